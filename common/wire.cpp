@@ -1,0 +1,206 @@
+#include "common/wire.h"
+
+#include <p11-kit/pkcs11.h>
+
+#include <cerrno>
+#include <cstring>
+
+#ifndef _WIN32
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
+
+#include "common/ckr_names.h"
+
+namespace vtoken::wire {
+
+Bytes EncodeFrame(const Json& message) {
+  Bytes cbor = Json::to_cbor(message);
+  const auto n = static_cast<std::uint32_t>(cbor.size());
+  Bytes frame{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+              static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+  frame.insert(frame.end(), cbor.begin(), cbor.end());
+  WipeMemory(cbor.data(), cbor.size());  // messages may carry PINs
+  return frame;
+}
+
+Result<Json> DecodePayload(std::span<const std::uint8_t> payload) {
+  if (payload.size() > kMaxFrameBytes) return Fail(CKR_DATA_LEN_RANGE, "frame too large");
+  Json message = Json::from_cbor(payload.begin(), payload.end(), /*strict=*/true,
+                                 /*allow_exceptions=*/false);
+  if (message.is_discarded()) return Fail(CKR_ARGUMENTS_BAD, "frame is not valid CBOR");
+  if (!message.is_object()) return Fail(CKR_ARGUMENTS_BAD, "frame is not a CBOR map");
+  return message;
+}
+
+void FrameReader::Feed(std::span<const std::uint8_t> data) {
+  if (offset_ > 0 && offset_ == buffer_.size()) {
+    buffer_.clear();
+    offset_ = 0;
+  }
+  buffer_.insert(buffer_.end(), data.begin(), data.end());
+}
+
+Result<std::optional<Json>> FrameReader::Next() {
+  const std::size_t available = buffer_.size() - offset_;
+  if (available < 4) return std::optional<Json>{};
+  const std::uint8_t* p = buffer_.data() + offset_;
+  const std::uint32_t n = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                          (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+  if (n > kMaxFrameBytes) return Fail(CKR_DATA_LEN_RANGE, "frame length over the limit");
+  if (available - 4 < n) return std::optional<Json>{};
+  auto message = DecodePayload({p + 4, n});
+  WipeMemory(const_cast<std::uint8_t*>(p), 4 + n);
+  offset_ += 4 + n;
+  if (offset_ == buffer_.size()) {
+    buffer_.clear();
+    offset_ = 0;
+  }
+  if (!message) return std::unexpected(message.error());
+  return std::optional<Json>(std::move(*message));
+}
+
+#ifndef _WIN32
+Result<void> WriteFrame(int fd, const Json& message) {
+  Bytes frame = EncodeFrame(message);
+  std::size_t done = 0;
+  while (done < frame.size()) {
+    ssize_t w = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      WipeMemory(frame.data(), frame.size());
+      return Fail(CKR_DEVICE_ERROR, std::string("agent connection write failed: ") + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  WipeMemory(frame.data(), frame.size());
+  return {};
+}
+
+namespace {
+// 1 = complete, 0 = EOF before any byte, error otherwise.
+Result<int> ReadExactly(int fd, std::uint8_t* out, std::size_t n, bool eof_ok) {
+  std::size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::recv(fd, out + done, n - done, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0 && done == 0 && eof_ok) return 0;
+    if (r <= 0) return Fail(CKR_DEVICE_ERROR, "agent connection closed");
+    done += static_cast<std::size_t>(r);
+  }
+  return 1;
+}
+}  // namespace
+
+Result<std::optional<Json>> ReadFrame(int fd) {
+  std::uint8_t header[4];
+  int got = VT_TRY(ReadExactly(fd, header, 4, true));
+  if (got == 0) return std::optional<Json>{};
+  const std::uint32_t n = (std::uint32_t{header[0]} << 24) | (std::uint32_t{header[1]} << 16) |
+                          (std::uint32_t{header[2]} << 8) | std::uint32_t{header[3]};
+  if (n > kMaxFrameBytes) return Fail(CKR_DATA_LEN_RANGE, "frame length over the limit");
+  SecureBytes payload(n);
+  VT_TRY(ReadExactly(fd, payload.data(), n, false));
+  auto message = VT_TRY(DecodePayload(payload));
+  return std::optional<Json>(std::move(message));
+}
+#endif
+
+const Json* Find(const Json& m, const char* key) {
+  auto it = m.find(key);
+  if (it == m.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+Result<std::uint64_t> GetUint(const Json& m, const char* key) {
+  const Json* v = Find(m, key);
+  if (!v || !v->is_number_unsigned()) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' must be an unsigned integer");
+  return v->get<std::uint64_t>();
+}
+
+Result<std::int64_t> GetInt(const Json& m, const char* key) {
+  const Json* v = Find(m, key);
+  if (!v || !v->is_number_integer()) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' must be an integer");
+  return v->get<std::int64_t>();
+}
+
+Result<bool> GetBool(const Json& m, const char* key) {
+  const Json* v = Find(m, key);
+  if (!v || !v->is_boolean()) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' must be a boolean");
+  return v->get<bool>();
+}
+
+Result<std::string> GetString(const Json& m, const char* key, std::size_t max) {
+  const Json* v = Find(m, key);
+  if (!v || !v->is_string()) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' must be a string");
+  const auto& s = v->get_ref<const std::string&>();
+  if (s.size() > max) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' is too long");
+  return s;
+}
+
+Result<Bytes> GetBytes(const Json& m, const char* key, std::size_t max) {
+  const Json* v = Find(m, key);
+  if (!v || !v->is_binary()) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' must be a byte string");
+  const auto& b = v->get_binary();
+  if (b.size() > max) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' is too long");
+  return Bytes(b.begin(), b.end());
+}
+
+Result<std::optional<Secret>> GetOptionalSecret(const Json& m, const char* key) {
+  const Json* v = Find(m, key);
+  if (!v) return std::optional<Secret>{};
+  if (!v->is_binary()) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' must be a byte string");
+  const auto& b = v->get_binary();
+  if (b.size() > 4096) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' is too long");
+  return std::optional<Secret>(Secret(b.data(), b.size()));
+}
+
+Json Binary(std::span<const std::uint8_t> data) {
+  return Json::binary(std::vector<std::uint8_t>(data.begin(), data.end()));
+}
+
+Json Binary(const Secret& secret) {
+  return Json::binary(std::vector<std::uint8_t>(secret.data(), secret.data() + secret.size()));
+}
+
+Json Ok(std::uint64_t id) { return Json{{"id", id}, {"ok", true}}; }
+
+Json ErrorReply(std::uint64_t id, const Error& error) {
+  return Json{{"id", id},
+              {"ok", false},
+              {"rv", error.rv},
+              {"error", std::string(CkrName(error.rv))},
+              {"message", error.message}};
+}
+
+Error ErrorFromReply(const Json& reply) {
+  Error e;
+  e.rv = CKR_GENERAL_ERROR;
+  if (auto rv = GetUint(reply, "rv")) e.rv = *rv;
+  if (auto msg = GetString(reply, "message")) e.message = *msg;
+  return e;
+}
+
+Json EncodeAttributes(const Attributes& attrs) {
+  Json out = Json::array();
+  for (const auto& [type, value] : attrs) out.push_back(Json::array({type, Binary(value)}));
+  return out;
+}
+
+Result<Attributes> DecodeAttributes(const Json& m, const char* key) {
+  const Json* v = Find(m, key);
+  if (!v) return Attributes{};
+  if (!v->is_array() || v->size() > 256) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' must be an attribute list");
+  Attributes out;
+  out.reserve(v->size());
+  for (const auto& pair : *v) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_unsigned() || !pair[1].is_binary())
+      return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' holds a malformed attribute");
+    const auto& b = pair[1].get_binary();
+    if (b.size() > kMaxBinaryBytes) return Fail(CKR_ARGUMENTS_BAD, "attribute value too long");
+    out.emplace_back(pair[0].get<unsigned long>(), Bytes(b.begin(), b.end()));
+  }
+  return out;
+}
+
+}  // namespace vtoken::wire

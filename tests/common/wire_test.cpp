@@ -1,0 +1,71 @@
+#include <catch2/catch.hpp>
+#include <p11-kit/pkcs11.h>
+
+#include "common/wire.h"
+
+using namespace vtoken::wire;
+
+TEST_CASE("a message survives a frame round trip") {
+  Json m{{"id", 7u}, {"op", "sign"}, {"data", Binary(Bytes{1, 2, 3})}};
+  Bytes frame = EncodeFrame(m);
+  REQUIRE(frame.size() > 4);
+  FrameReader reader;
+  // Feed one byte at a time: a stream may cut anywhere.
+  std::optional<Json> got;
+  for (auto b : frame) {
+    reader.Feed(std::span(&b, 1));
+    auto next = reader.Next();
+    REQUIRE(next.has_value());
+    if (*next) got = std::move(*next);
+  }
+  REQUIRE(got);
+  CHECK(*GetUint(*got, "id") == 7u);
+  CHECK(*GetString(*got, "op") == "sign");
+  CHECK(*GetBytes(*got, "data") == Bytes{1, 2, 3});
+}
+
+TEST_CASE("garbage and oversized frames are refused") {
+  FrameReader reader;
+  Bytes oversized{0x7f, 0xff, 0xff, 0xff};
+  reader.Feed(oversized);
+  auto r = reader.Next();
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().rv == CKR_DATA_LEN_RANGE);
+
+  FrameReader garbage;
+  Bytes bad{0, 0, 0, 3, 0xff, 0xff, 0xff};
+  garbage.Feed(bad);
+  auto g = garbage.Next();
+  REQUIRE_FALSE(g.has_value());
+
+  // A valid CBOR value that is not a map.
+  auto arr = DecodePayload(Json::to_cbor(Json::array({1, 2})));
+  REQUIRE_FALSE(arr.has_value());
+  CHECK(arr.error().rv == CKR_ARGUMENTS_BAD);
+}
+
+TEST_CASE("typed getters refuse wrong types and long values") {
+  Json m{{"n", -1}, {"s", std::string(100, 'x')}, {"b", "not bytes"}};
+  CHECK_FALSE(GetUint(m, "n").has_value());
+  CHECK_FALSE(GetUint(m, "missing").has_value());
+  CHECK_FALSE(GetString(m, "s", 10).has_value());
+  CHECK(GetString(m, "s").has_value());
+  CHECK_FALSE(GetBytes(m, "b").has_value());
+  auto secret = GetOptionalSecret(m, "missing");
+  REQUIRE(secret.has_value());
+  CHECK_FALSE(secret->has_value());
+}
+
+TEST_CASE("attributes and errors round trip") {
+  Attributes attrs{{CKA_LABEL, Bytes{'a', 'b'}}, {CKA_ID, Bytes{}}};
+  Json m{{"attrs", EncodeAttributes(attrs)}};
+  auto back = DecodeAttributes(m, "attrs");
+  REQUIRE(back.has_value());
+  CHECK(*back == attrs);
+
+  Json reply = ErrorReply(3, vtoken::Error{CKR_PIN_INCORRECT, "wrong PIN"});
+  CHECK(reply["error"] == "CKR_PIN_INCORRECT");
+  auto e = ErrorFromReply(reply);
+  CHECK(e.rv == CKR_PIN_INCORRECT);
+  CHECK(e.message == "wrong PIN");
+}
