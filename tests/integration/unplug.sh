@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# vtoken token unplug/plug behave like pulling and inserting a USB token.
+source "$(dirname "$0")/lib.sh"
+
+check "create a token" "$vtoken" token create usb --label usb --pin 123456 --puk 12345678
+slot_of() { p11 --list-slots | awk -v l="$1" '/^Slot/ {slot=$3} $0 ~ "token label *: "l"$" {print slot}'; }
+slot=$(slot_of usb)
+check "the token has a slot" test -n "$slot"
+check "unplug" "$vtoken" token unplug usb
+expect_fail "the token is gone from the token slots" bash -c "app pkcs11-tool --module '$module' -T | grep -q 'token label *: usb'"
+expect_output "its slot is still listed, empty" "Slot .*\\($slot\\)|$slot" p11 --list-slots
+expect_fail "logging in fails while unplugged" p11 --slot "$slot" --login --pin 123456 --list-objects
+check "plug" "$vtoken" token plug usb
+check "the same slot id is back with the token" test "$(slot_of usb)" = "$slot"
+check "logging in works again" p11 --token-label usb --login --pin 123456 --list-objects
+finish
