@@ -33,6 +33,10 @@ struct TokenPolicy {
   std::size_t pin_max = 16;  // bytes
   bool pin_digits_only = false;
   std::string kdf = "scrypt";  // "scrypt" or "pbkdf2"
+  // Work factor of the KDF; 0 takes the default (scrypt: log2(N) = 14 with
+  // r = 8, p = 1; pbkdf2: 100000 iterations of HMAC-SHA256). Only tests
+  // should lower it.
+  std::uint64_t kdf_cost = 0;
 };
 
 struct TokenInfo {
