@@ -136,7 +136,7 @@ Result<CredentialInfo> ParseCredentialInfo(std::string_view endpoint, const Json
       info.auth_objects.push_back(std::move(a));
     }
   }
-  info.scal = static_cast<int>(VT_TRY(r.OptInt("SCAL", 1, 2)).value_or(1));
+  info.scal = static_cast<int>(VT_TRY(r.OptInt("SCAL", 1, 2, true)).value_or(1));
   info.multisign = static_cast<unsigned>(VT_TRY(r.OptInt("multisign", 1, 100000)).value_or(1));
   info.lang = VT_TRY(r.OptString("lang", 64)).value_or("");
   if (const auto quota = VT_TRY(r.OptObject("quota"))) {

@@ -23,12 +23,12 @@ Result<PkceRequest> MakePkce();
 std::string PkceChallenge(std::string_view verifier);
 
 struct AuthorizeUrlParams {
-  std::string oauth_base;     // "https://host:port" (the URL ends in /oauth2/authorize)
-  std::string client_id;
-  std::string redirect_uri;   // e.g. "http://127.0.0.1:PORT/callback"
+  std::string oauth_base{};     // "https://host:port" (the URL ends in /oauth2/authorize)
+  std::string client_id{};
+  std::string redirect_uri{};   // e.g. "http://127.0.0.1:PORT/callback"
   std::string scope = "service";  // "service" (session) or "credential"
-  std::string credential_id;  // scope=credential only
-  std::string lang;           // optional UI language
+  std::string credential_id{};  // scope=credential only
+  std::string lang{};           // optional UI language
 };
 std::string BuildAuthorizeUrl(const AuthorizeUrlParams& params, const PkceRequest& pkce);
 

@@ -85,7 +85,7 @@ Result<std::string> Reader::String(const char* key, std::size_t max) const {
 }
 
 Result<std::optional<std::int64_t>> Reader::OptInt(const char* key, std::int64_t min,
-                                                   std::int64_t max) const {
+                                                   std::int64_t max, bool allow_string) const {
   const Json* v = Get(key);
   if (v == nullptr) return std::optional<std::int64_t>();
   std::int64_t n = 0;
@@ -95,8 +95,7 @@ Result<std::optional<std::int64_t>> Reader::OptInt(const char* key, std::int64_t
     n = static_cast<std::int64_t>(u);
   } else if (v->is_number_integer()) {
     n = v->get<std::int64_t>();
-  } else if (v->is_string()) {
-    // Some CSC members (SCAL) are strings holding a number.
+  } else if (allow_string && v->is_string()) {
     const auto& s = v->get_ref<const std::string&>();
     if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
       return std::unexpected(Bad("'" + Where(key) + "' is not an integer"));

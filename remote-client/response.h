@@ -38,7 +38,9 @@ class Reader {
   Result<std::string> String(const char* key, std::size_t max = kMaxTextBytes) const;
   Result<std::optional<std::string>> OptString(const char* key, std::size_t max = kMaxTextBytes) const;
   Result<std::int64_t> Int(const char* key, std::int64_t min, std::int64_t max) const;
-  Result<std::optional<std::int64_t>> OptInt(const char* key, std::int64_t min, std::int64_t max) const;
+  // allow_string: also accept a string of decimal digits (CSC's "SCAL": "2").
+  Result<std::optional<std::int64_t>> OptInt(const char* key, std::int64_t min, std::int64_t max,
+                                             bool allow_string = false) const;
   Result<std::optional<bool>> OptBool(const char* key) const;
   Result<std::vector<std::string>> Strings(const char* key, std::size_t max_items,
                                            std::size_t max_len, bool required) const;

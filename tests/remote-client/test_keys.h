@@ -1,0 +1,19 @@
+#pragma once
+// Keys and self-signed certificates made on the fly for unit tests.
+#include <string>
+
+#include "common/ossl.h"
+#include "remote-client/encoding.h"
+
+namespace vtoken::csc::test {
+
+struct TestCert {
+  ossl::PKey key;
+  Bytes der;               // DER certificate
+  std::string base64;      // of der
+};
+
+// "rsa2048", "p256", "p384".
+TestCert MakeCert(const std::string& kind);
+
+}  // namespace vtoken::csc::test
