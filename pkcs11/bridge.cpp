@@ -20,10 +20,11 @@ LogLevel LevelFor(CK_RV rv) {
     case CKR_GENERAL_ERROR:
     case CKR_HOST_MEMORY:
       return LogLevel::kError;
-    case CKR_DEVICE_ERROR:
     case CKR_DEVICE_MEMORY:
     case CKR_FUNCTION_FAILED:
       return LogLevel::kWarning;
+    case CKR_DEVICE_ERROR:  // the agent client already warned once about the connection
+      return LogLevel::kInfo;
     case CKR_BUFFER_TOO_SMALL:
     case CKR_NO_EVENT:
       return LogLevel::kDebug;

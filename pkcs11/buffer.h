@@ -36,7 +36,7 @@ inline Result<Output> CheckOutput(CK_ULONG needed, const CK_BYTE* out, CK_ULONG_
 inline Result<Output> CopyOutput(std::span<const std::uint8_t> data, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
   auto check = VT_TRY(CheckOutput(data.size(), out, out_len));
   if (check == Output::kFits) {
-    if (!data.empty()) std::memcpy(out, data.data(), data.size());
+    if (!data.empty() && out != nullptr) std::memcpy(out, data.data(), data.size());
     *out_len = data.size();
   }
   return check;

@@ -15,8 +15,11 @@ std::string Text(const wire::Json& j, const char* key) {
 
 CK_VERSION Version(const wire::Json& j, const char* key) {
   const wire::Json* v = wire::Find(j, key);
-  if (v && v->is_array() && v->size() == 2 && (*v)[0].is_number_unsigned() && (*v)[1].is_number_unsigned())
-    return {static_cast<CK_BYTE>((*v)[0].get<unsigned>()), static_cast<CK_BYTE>((*v)[1].get<unsigned>())};
+  if (v && v->is_array() && v->size() == 2 && (*v)[0].is_number_integer() && (*v)[1].is_number_integer()) {
+    const auto major = (*v)[0].get<std::int64_t>(), minor = (*v)[1].get<std::int64_t>();
+    if (major >= 0 && major < 256 && minor >= 0 && minor < 256)
+      return {static_cast<CK_BYTE>(major), static_cast<CK_BYTE>(minor)};
+  }
   return {0, 1};
 }
 
