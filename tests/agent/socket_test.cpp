@@ -1,0 +1,236 @@
+// The real vtokend on a temp XDG environment: hostile frames close only the
+// connection that sent them; single instance; stale sockets; SIGTERM; events;
+// pipelined requests. (The SO_PEERCRED uid check cannot be tested as root,
+// where the tests run: a different uid needs a second account.)
+#include <p11-kit/pkcs11.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "tests/agent/test_env.h"
+
+using namespace vtoken;
+using namespace vtoken::agent;
+using wire::Json;
+
+namespace {
+
+Json Pin(const std::string& s) { return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())); }
+
+AgentClient Client(const test::TempXdg& xdg, bool events = false) {
+  auto c = AgentClient::Connect(xdg.socket(), "socket_test", events);
+  REQUIRE(c);
+  return std::move(*c);
+}
+
+bool Works(AgentClient& c) { return c.Call(Json{{"op", "slots"}}).has_value(); }
+
+int HelloedRaw(const test::TempXdg& xdg) {
+  int fd = test::ConnectRaw(xdg.socket());
+  REQUIRE(fd >= 0);
+  REQUIRE(wire::WriteFrame(fd, Json{{"id", 1u}, {"op", "hello"}, {"version", 1}, {"client", "raw"}, {"app", "t"}, {"pid", 1u}}));
+  auto reply = wire::ReadFrame(fd);
+  REQUIRE(reply);
+  REQUIRE(*reply);
+  REQUIRE((**reply)["ok"] == true);
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("hostile frames close only their own connection", "[socket]") {
+  test::TempXdg xdg;
+  test::AgentProcess agent;
+  REQUIRE(agent.Start(xdg.socket()));
+  AgentClient good = Client(xdg);
+  REQUIRE(Works(good));
+
+  SECTION("garbage bytes") {
+    int fd = HelloedRaw(xdg);
+    const char garbage[] = "\x00\x00\x00\x05\xff\xff\xff\xff\xff";
+    REQUIRE(test::SendAll(fd, garbage, 9));
+    CHECK(test::ClosedByPeer(fd));
+    ::close(fd);
+  }
+  SECTION("garbage before hello") {
+    int fd = test::ConnectRaw(xdg.socket());
+    REQUIRE(test::SendAll(fd, "GET / HTTP/1.1\r\n\r\n", 18));  // "GET " is a 1.2 GB length
+    CHECK(test::ClosedByPeer(fd));
+    ::close(fd);
+  }
+  SECTION("truncated frame") {
+    int fd = HelloedRaw(xdg);
+    wire::Bytes frame = wire::EncodeFrame(Json{{"id", 2u}, {"op", "slots"}});
+    REQUIRE(test::SendAll(fd, frame.data(), frame.size() - 3));
+    ::shutdown(fd, SHUT_WR);
+    CHECK(test::ClosedByPeer(fd));
+    ::close(fd);
+  }
+  SECTION("oversized length") {
+    int fd = HelloedRaw(xdg);
+    const unsigned char header[] = {0x00, 0x10, 0x00, 0x01};  // 1 MiB + 1
+    REQUIRE(test::SendAll(fd, header, 4));
+    CHECK(test::ClosedByPeer(fd));
+    ::close(fd);
+  }
+  SECTION("CBOR that is not a map") {
+    int fd = HelloedRaw(xdg);
+    wire::Bytes cbor = Json::to_cbor(Json::array({1, 2, 3}));
+    wire::Bytes frame{0, 0, 0, static_cast<std::uint8_t>(cbor.size())};
+    frame.insert(frame.end(), cbor.begin(), cbor.end());
+    REQUIRE(test::SendAll(fd, frame.data(), frame.size()));
+    CHECK(test::ClosedByPeer(fd));
+    ::close(fd);
+  }
+  SECTION("a request before hello gets its error, then the close") {
+    int fd = test::ConnectRaw(xdg.socket());
+    REQUIRE(wire::WriteFrame(fd, Json{{"id", 9u}, {"op", "slots"}}));
+    auto reply = wire::ReadFrame(fd);
+    REQUIRE(reply);
+    REQUIRE(*reply);
+    CHECK((**reply)["error"] == "CKR_CRYPTOKI_NOT_INITIALIZED");
+    CHECK(test::ClosedByPeer(fd));
+    ::close(fd);
+  }
+  SECTION("a bad request keeps the connection") {
+    int fd = HelloedRaw(xdg);
+    REQUIRE(wire::WriteFrame(fd, Json{{"id", 3u}, {"op", "login"}}));
+    auto reply = wire::ReadFrame(fd);
+    REQUIRE(reply);
+    REQUIRE(*reply);
+    CHECK((**reply)["error"] == "CKR_ARGUMENTS_BAD");
+    REQUIRE(wire::WriteFrame(fd, Json{{"id", 4u}, {"op", "slots"}}));
+    auto again = wire::ReadFrame(fd);
+    REQUIRE(again);
+    REQUIRE(*again);
+    CHECK((**again)["ok"] == true);
+    ::close(fd);
+  }
+  CHECK(Works(good));
+  AgentClient fresh = Client(xdg);
+  CHECK(Works(fresh));
+}
+
+TEST_CASE("one agent per user; stale sockets are replaced; SIGTERM cleans up", "[socket]") {
+  test::TempXdg xdg;
+  test::AgentProcess first;
+  REQUIRE(first.Start(xdg.socket()));
+  struct stat st{};
+  REQUIRE(::stat(xdg.socket().parent_path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  REQUIRE(::stat(xdg.socket().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  test::AgentProcess second;
+  second.Start(xdg.socket());  // connects to the first one's socket
+  CHECK(second.Wait() == 0);   // and exits quietly
+  AgentClient c = Client(xdg);
+  auto status = c.Call(Json{{"op", "status"}});
+  REQUIRE(status);
+  CHECK((*status)["pid"] == static_cast<std::uint64_t>(first.pid()));
+
+  first.Kill(SIGKILL);
+  first.Wait();
+  CHECK(std::filesystem::exists(xdg.socket()));  // stale
+  test::AgentProcess third;
+  REQUIRE(third.Start(xdg.socket()));
+  AgentClient d = Client(xdg);
+  CHECK(Works(d));
+  third.Kill(SIGTERM);
+  CHECK(third.Wait() == 0);
+  CHECK_FALSE(std::filesystem::exists(xdg.socket()));
+}
+
+TEST_CASE("events reach connections that asked; pipelined requests all get replies", "[socket]") {
+  test::TempXdg xdg;
+  test::AgentProcess agent;
+  REQUIRE(agent.Start(xdg.socket()));
+  int listener = test::ConnectRaw(xdg.socket());
+  REQUIRE(wire::WriteFrame(listener, Json{{"id", 1u}, {"op", "hello"}, {"version", 1}, {"client", "raw"}, {"app", "t"},
+                                          {"pid", 1u}, {"events", true}}));
+  REQUIRE(wire::ReadFrame(listener));
+
+  AgentClient admin = Client(xdg);
+  auto created = admin.Call(Json{{"op", "token_create"}, {"name", "ev"}, {"pin", Pin("1234")}, {"puk", Pin("12345678")}});
+  REQUIRE(created);
+  const auto slot = (*created)["slot_id"].get<std::uint64_t>();
+  auto event = wire::ReadFrame(listener);
+  REQUIRE(event);
+  REQUIRE(*event);
+  CHECK((**event)["event"] == "slots");
+  CHECK((**event)["slots"][0]["slot_id"] == slot);
+
+  // Log in on the raw connection, make a key, then pipeline signatures.
+  auto call = [&](Json request) {
+    REQUIRE(wire::WriteFrame(listener, request));
+    for (;;) {
+      auto frame = wire::ReadFrame(listener);
+      REQUIRE(frame);
+      REQUIRE(*frame);
+      if ((**frame).contains("id")) return **frame;
+    }
+  };
+  REQUIRE(call(Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", Pin("1234")}})["ok"] == true);
+  const wire::Bytes p256{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  const wire::Bytes yes{1};
+  Json keys = call(Json{{"id", 3u}, {"op", "generate_key_pair"}, {"slot_id", slot}, {"mechanism", CKM_EC_KEY_PAIR_GEN},
+                        {"public_attrs", wire::EncodeAttributes({{CKA_EC_PARAMS, p256}, {CKA_TOKEN, yes}})},
+                        {"private_attrs", wire::EncodeAttributes({{CKA_SIGN, yes}, {CKA_TOKEN, yes}, {CKA_PRIVATE, yes}})}});
+  REQUIRE(keys["ok"] == true);
+  const auto oid = keys["private"]["oid"].get<std::uint64_t>();
+  constexpr std::uint64_t kCount = 40;
+  for (std::uint64_t i = 0; i < kCount; ++i)
+    REQUIRE(wire::WriteFrame(listener, Json{{"id", 100 + i}, {"op", "sign"}, {"slot_id", slot}, {"oid", oid},
+                                            {"mechanism", CKM_ECDSA}, {"data", wire::Binary(wire::Bytes(32, i))}}));
+  std::set<std::uint64_t> answered;
+  while (answered.size() < kCount) {
+    auto frame = wire::ReadFrame(listener);
+    REQUIRE(frame);
+    REQUIRE(*frame);
+    if (!(**frame).contains("id")) continue;
+    CHECK((**frame)["ok"] == true);
+    answered.insert((**frame)["id"].get<std::uint64_t>());
+  }
+  CHECK(*answered.begin() == 100);
+  CHECK(*answered.rbegin() == 100 + kCount - 1);
+
+  // Unplug: the logged-in connection hears logged_out and the new snapshot.
+  REQUIRE(admin.Call(Json{{"op", "token_unplug"}, {"name", "ev"}}));
+  bool logged_out = false, slots_absent = false;
+  while (!(logged_out && slots_absent)) {
+    auto frame = wire::ReadFrame(listener);
+    REQUIRE(frame);
+    REQUIRE(*frame);
+    if ((**frame)["event"] == "logged_out") logged_out = (**frame)["slot_id"] == slot;
+    if ((**frame)["event"] == "slots") slots_absent = (**frame)["slots"][0]["present"] == false;
+  }
+  Json refused = call(Json{{"id", 5u}, {"op", "sign"}, {"slot_id", slot}, {"oid", oid}, {"mechanism", CKM_ECDSA},
+                           {"data", wire::Binary(wire::Bytes(32, 1))}});
+  CHECK(refused["error"] == "CKR_TOKEN_NOT_PRESENT");
+  ::close(listener);
+}
+
+TEST_CASE("the shutdown op stops the agent", "[socket]") {
+  test::TempXdg xdg;
+  test::AgentProcess agent;
+  REQUIRE(agent.Start(xdg.socket()));
+  AgentClient c = Client(xdg);
+  REQUIRE(c.Call(Json{{"op", "shutdown"}}));
+  CHECK(agent.Wait() == 0);
+  CHECK_FALSE(std::filesystem::exists(xdg.socket()));
+}
+
+TEST_CASE("startup to listening is fast", "[socket]") {
+  test::TempXdg xdg;
+  test::AgentProcess agent;
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(agent.Start(xdg.socket()));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  WARN("vtokend answered after " << ms << " ms");
+  CHECK(ms < 500);  // generous for sanitizer builds; a plain build takes a few ms
+}

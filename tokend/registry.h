@@ -1,0 +1,95 @@
+#pragma once
+// The token registry: every emulated token of this user, its slot id and
+// whether it is plugged in, plus the always-present free slot.
+//
+// Storage, under the data directory (paths::DataDir()):
+//   tokens/<name>.db   one SQLite database per token (EmulatedToken)
+//   registry.json      {"next_slot_id", "free_slot_id", "unplugged": [names]}
+//                      written atomically (temp file, fsync, rename)
+// Slot ids are never reused: the counter only grows, and is written before a
+// token is created with an id, so a crash can lose an id but never hand one
+// out twice. A token keeps its slot id (stored in its own database) for life.
+//
+// Plugged state is persisted: an unplugged token stays unplugged across an
+// agent restart, as a real token stays out of the port when its driver
+// restarts. `vtoken token plug` is the only way back in.
+//
+// Thread safety: all members may be called from any thread.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/secure.h"
+#include "common/wire.h"
+#include "tokend/emulated/emulated_token.h"
+
+namespace vtoken::agent {
+
+struct SlotEntry {
+  std::uint64_t slot_id = 0;
+  std::string name;                      // "" for the free slot
+  std::shared_ptr<EmulatedToken> token;  // null for the free slot
+  bool plugged = true;
+  bool is_free() const { return token == nullptr; }
+};
+
+// Token names are file names: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.
+bool IsValidTokenName(const std::string& name);
+
+class Registry {
+ public:
+  // Loads every tokens/*.db in `data_dir` (a database that fails to open is
+  // logged and skipped) and the persisted registry state.
+  static Result<std::unique_ptr<Registry>> Open(const std::filesystem::path& data_dir, TokenPolicy policy);
+
+  // The slot for an operation: CKR_SLOT_ID_INVALID for an unknown id,
+  // CKR_TOKEN_NOT_PRESENT for an unplugged token. The free slot has no token.
+  Result<SlotEntry> Present(std::uint64_t slot_id) const;
+  // Any token by CLI name (plugged or not): CKR_ARGUMENTS_BAD "no token named ...".
+  Result<SlotEntry> ByName(const std::string& name) const;
+  std::uint64_t free_slot_id() const;
+  // Every token slot (not the free slot), by slot id.
+  std::vector<SlotEntry> Tokens() const;
+
+  // `vtoken token create`: a new token in a new slot.
+  Result<SlotEntry> CreateToken(const std::string& name, const std::string& label, const Secret& puk,
+                                const Secret& pin);
+  // C_InitToken on the free slot: the free slot becomes this token's slot for
+  // good (named after the label) and a new free slot id is allocated.
+  Result<SlotEntry> InitFreeSlot(const std::string& label, const Secret& so_pin);
+  // Removes the token and its database; returns its former entry.
+  Result<SlotEntry> DeleteToken(const std::string& name);
+  // Returns true when the state changed.
+  Result<bool> SetPlugged(const std::string& name, bool plugged);
+
+  // The slot snapshot of docs/agent-protocol.md: sorted by slot id, free slot last.
+  wire::Json Snapshot() const;
+  const TokenPolicy& policy() const { return policy_; }
+
+ private:
+  Registry(std::filesystem::path data_dir, TokenPolicy policy);
+  Result<void> SaveLocked() const;  // needs mu_
+  std::filesystem::path DbPath(const std::string& name) const;
+  // Reserves `name` (no token, no pending creation) and allocates a slot id.
+  Result<std::uint64_t> ReserveLocked(const std::string& name, bool take_free_slot);
+  std::string NameFromLabelLocked(const std::string& label) const;
+  Result<SlotEntry> FinishCreate(const std::string& name, std::uint64_t slot_id,
+                                 Result<std::unique_ptr<EmulatedToken>> created);
+
+  const std::filesystem::path data_dir_;
+  const TokenPolicy policy_;
+  mutable std::mutex mu_;
+  std::vector<SlotEntry> tokens_;  // sorted by slot id
+  std::set<std::string> pending_;  // names being created right now
+  std::set<std::string> unplugged_;
+  std::uint64_t next_slot_id_ = 1;
+  std::uint64_t free_slot_id_ = 0;
+};
+
+}  // namespace vtoken::agent

@@ -1,0 +1,236 @@
+#include "tokend/server.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "tokend/log.h"
+
+namespace vtoken::agent {
+namespace {
+
+constexpr int kMaxInflightPerConnection = 16;
+constexpr std::size_t kMaxConnections = 256;
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+}  // namespace
+
+struct Server::Connection {
+  UniqueFd fd;
+  ConnectionState state;
+  std::thread reader;
+  std::mutex write_mu;
+  bool closed = false;  // guarded by write_mu
+  std::mutex inflight_mu;
+  std::condition_variable inflight_cv;
+  int inflight = 0;
+
+  void Write(const Json& message) {
+    std::lock_guard lock(write_mu);
+    if (closed) return;
+    if (auto w = wire::WriteFrame(fd.get(), message); !w) {
+      LogDebug("connection " + std::to_string(state.id) + ": " + w.error().message);
+      closed = true;
+      ::shutdown(fd.get(), SHUT_RDWR);  // the reader sees the end and cleans up
+    }
+  }
+  void Shutdown() {
+    std::lock_guard lock(write_mu);
+    if (!closed) ::shutdown(fd.get(), SHUT_RDWR);
+    closed = true;
+  }
+};
+
+Server::Server(Listener listener, ServerOptions options) : listener_(std::move(listener)), options_(options) {
+  unsigned workers = options_.workers ? options_.workers : std::max(4u, std::thread::hardware_concurrency());
+  pool_ = std::make_unique<WorkerPool>(workers);
+  stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
+Server::~Server() = default;
+
+void Server::RequestStop() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto w = ::write(stop_fd_.get(), &one, sizeof one);
+}
+
+void Server::Run(Dispatcher& dispatcher) {
+  dispatcher_ = &dispatcher;
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  auto idle_since = std::chrono::steady_clock::now();
+  std::vector<std::thread> finished;
+
+  for (;;) {
+    pollfd fds[3] = {{listener_.fd.get(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
+    const int n = ::poll(fds, 3, 1000);  // wakes up to reap finished connections and check idleness
+    if (n < 0 && errno != EINTR) {
+      LogError(std::string("poll failed: ") + std::strerror(errno));
+      break;
+    }
+    if (fds[1].revents) {
+      signalfd_siginfo info{};
+      [[maybe_unused]] auto r = ::read(signal_fd.get(), &info, sizeof info);
+      LogInfo(std::string("stopping on ") + (info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"));
+      break;
+    }
+    if (fds[2].revents) {
+      LogInfo("stopping on request");
+      break;
+    }
+    if (fds[0].revents & POLLIN) Accept();
+    {
+      std::lock_guard lock(mu_);
+      for (auto& t : zombies_) finished.push_back(std::move(t));
+      zombies_.clear();
+      if (!connections_.empty()) idle_since = std::chrono::steady_clock::now();
+    }
+    for (auto& t : finished) t.join();
+    finished.clear();
+    if (options_.idle_exit_seconds > 0 &&
+        std::chrono::steady_clock::now() - idle_since >= std::chrono::seconds(options_.idle_exit_seconds)) {
+      LogInfo("no connections for " + std::to_string(options_.idle_exit_seconds) + " s; exiting");
+      break;
+    }
+  }
+
+  stopping_ = true;
+  if (listener_.unlink_on_exit) ::unlink(listener_.path.c_str());
+  listener_.fd.reset();
+  {
+    std::unique_lock lock(mu_);
+    for (auto& [id, conn] : connections_) conn->Shutdown();
+    if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return connections_.empty(); })) {
+      LogError("connections did not finish within 10 s; exiting anyway");
+      std::_Exit(0);
+    }
+    for (auto& t : zombies_) finished.push_back(std::move(t));
+    zombies_.clear();
+  }
+  for (auto& t : finished) t.join();
+  pool_.reset();
+}
+
+void Server::Accept() {
+  UniqueFd fd(::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!fd) return;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != ::geteuid()) {
+    LogWarning("refused a connection from uid " + std::to_string(cred.uid) + " (pid " + std::to_string(cred.pid) + ")");
+    return;
+  }
+  timeval send_timeout{5, 0};  // a client that stops reading must not stall others' events forever
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+
+  auto conn = std::make_shared<Connection>();
+  conn->fd = std::move(fd);
+  std::lock_guard lock(mu_);
+  if (connections_.size() >= kMaxConnections) {
+    LogWarning("too many connections; refused one from pid " + std::to_string(cred.pid));
+    return;
+  }
+  dispatcher_->Connect(conn->state);
+  connections_[conn->state.id] = conn;
+  LogDebug("connection " + std::to_string(conn->state.id) + " from pid " + std::to_string(cred.pid));
+  conn->reader = std::thread([this, conn] { Serve(conn); });
+}
+
+void Server::Serve(std::shared_ptr<Connection> conn) {
+  wire::FrameReader reader;
+  std::array<std::uint8_t, kReadChunk> buffer;
+  const std::string who = "connection " + std::to_string(conn->state.id);
+  bool open = true;
+  while (open) {
+    const ssize_t got = ::recv(conn->fd.get(), buffer.data(), buffer.size(), 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    reader.Feed({buffer.data(), static_cast<std::size_t>(got)});
+    WipeMemory(buffer.data(), static_cast<std::size_t>(got));
+    for (;;) {
+      auto next = reader.Next();
+      if (!next) {
+        LogWarning(who + " (" + conn->state.app + ") sent a bad frame (" + next.error().message + "); closing it");
+        open = false;
+        break;
+      }
+      if (!*next) break;
+      Json request = std::move(**next);
+      if (!conn->state.hello_done) {  // hello and anything before it: in order, on this thread
+        conn->Write(dispatcher_->Handle(conn->state, request));
+        if (conn->state.close_after_reply) {
+          open = false;
+          break;
+        }
+        continue;
+      }
+      {
+        std::unique_lock lock(conn->inflight_mu);
+        conn->inflight_cv.wait(lock, [&] { return conn->inflight < kMaxInflightPerConnection; });
+        ++conn->inflight;
+      }
+      pool_->Post([this, conn, request = std::move(request)] {
+        Json reply = dispatcher_->Handle(conn->state, request);
+        conn->Write(reply);
+        std::lock_guard lock(conn->inflight_mu);
+        --conn->inflight;
+        conn->inflight_cv.notify_all();
+      });
+    }
+  }
+  Finish(conn);
+}
+
+void Server::Finish(const std::shared_ptr<Connection>& conn) {
+  {
+    std::unique_lock lock(conn->inflight_mu);
+    conn->inflight_cv.wait(lock, [&] { return conn->inflight == 0; });
+  }
+  dispatcher_->Disconnect(conn->state);
+  {
+    std::lock_guard lock(conn->write_mu);
+    conn->closed = true;
+    conn->fd.reset();
+  }
+  LogDebug("connection " + std::to_string(conn->state.id) + " closed");
+  std::lock_guard lock(mu_);
+  connections_.erase(conn->state.id);
+  zombies_.push_back(std::move(conn->reader));
+  cv_.notify_all();
+}
+
+void Server::Broadcast(const Json& event) {
+  std::vector<std::shared_ptr<Connection>> targets;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, conn] : connections_)
+      if (conn->state.events) targets.push_back(conn);
+  }
+  for (auto& conn : targets) conn->Write(event);
+}
+
+void Server::SendTo(std::uint64_t connection_id, const Json& event) {
+  std::shared_ptr<Connection> target;
+  {
+    std::lock_guard lock(mu_);
+    auto it = connections_.find(connection_id);
+    if (it == connections_.end() || !it->second->state.events) return;
+    target = it->second;
+  }
+  target->Write(event);
+}
+
+}  // namespace vtoken::agent

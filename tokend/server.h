@@ -1,0 +1,61 @@
+#pragma once
+// The agent's socket side: accepts connections (same uid only, checked with
+// SO_PEERCRED), reads frames on one thread per connection, runs requests on a
+// shared worker pool (replies may come back in any order, writes serialized
+// per connection), pushes events, and stops on SIGTERM/SIGINT, the
+// `shutdown` op, or after agent.idle_exit_seconds without connections.
+// A connection that sends garbage, a truncated or oversized frame, or CBOR
+// that is not a map is closed; nothing else is affected.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "tokend/dispatcher.h"
+#include "tokend/listener.h"
+#include "tokend/worker_pool.h"
+
+namespace vtoken::agent {
+
+struct ServerOptions {
+  long idle_exit_seconds = 0;  // 0 = never
+  unsigned workers = 0;        // 0 = one per core, at least 4
+};
+
+class Server : public EventSink {
+ public:
+  Server(Listener listener, ServerOptions options);
+  ~Server() override;
+
+  // Serves until stopped. SIGTERM and SIGINT must be blocked in every thread
+  // before any thread starts (main does it); Run waits for them with signalfd.
+  void Run(Dispatcher& dispatcher);
+  // Thread-safe; makes Run return.
+  void RequestStop();
+
+  void Broadcast(const Json& event) override;
+  void SendTo(std::uint64_t connection_id, const Json& event) override;
+
+ private:
+  struct Connection;
+  void Serve(std::shared_ptr<Connection> conn);
+  void Accept();
+  void Finish(const std::shared_ptr<Connection>& conn);
+
+  Listener listener_;
+  const ServerOptions options_;
+  Dispatcher* dispatcher_ = nullptr;
+  std::unique_ptr<WorkerPool> pool_;
+  UniqueFd stop_fd_;  // eventfd
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::uint64_t, std::shared_ptr<Connection>> connections_;
+  std::vector<std::thread> zombies_;  // readers that finished, joined by Run
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace vtoken::agent
