@@ -1,0 +1,1 @@
+// vtoken-certsync and the certificate store under Wine: being written.
