@@ -114,6 +114,11 @@ void ObjectCache::Drop(CK_SLOT_ID slot) {
   s->second.wanted++;
 }
 
+void ObjectCache::InvalidateAll() {
+  std::unique_lock lock(mutex_);
+  for (auto& [slot, s] : slots_) s.wanted++;
+}
+
 void ObjectCache::DropAll() {
   std::unique_lock lock(mutex_);
   for (auto& [slot, s] : slots_) {

@@ -35,6 +35,9 @@ class ObjectCache {
   void Invalidate(CK_SLOT_ID slot);
   void NoteGeneration(CK_SLOT_ID slot, std::uint64_t generation);
   void Drop(CK_SLOT_ID slot);  // token gone: its handles die
+  // Every slot's list must be fetched again; handles of objects that are
+  // still there afterwards stay valid (the agent's oids are stable).
+  void InvalidateAll();
   void DropAll();
 
  private:

@@ -128,9 +128,10 @@ void Provider::OnEvent(const wire::Json& event) {
 }
 
 void Provider::OnDisconnected() {
-  // Logins and session objects belonged to the connection.
+  // Logins and session objects belonged to the connection. Token objects
+  // keep their handles if the agent still lists them after reconnecting.
   logins.ClearAll();
-  objects.DropAll();
+  objects.InvalidateAll();
   need_slots_.store(true);
   slots.Wake();
 }
