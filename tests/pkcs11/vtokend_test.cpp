@@ -1,0 +1,205 @@
+// End-to-end against the real agent: the module starts vtokend on demand
+// (autostart, like gpg-agent) in a private XDG sandbox, then a token is
+// initialized through the free slot, the PIN set, keys generated, every
+// signing mechanism used and verified, and a removal observed with
+// C_WaitForSlotEvent. Skipped (with a warning) when no vtokend is built:
+// $VTOKEN_TEST_VTOKEND, else <build>/bin/vtokend.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "common/wire.h"
+#include "module_fixture.h"
+#include "pkcs11/crypto.h"
+
+using namespace vtoken;
+using namespace vtoken::pkcs11::test;
+using Bytes = std::vector<CK_BYTE>;
+
+namespace {
+
+std::filesystem::path Vtokend() {
+  if (const char* env = std::getenv("VTOKEN_TEST_VTOKEND"); env && *env) return env;
+  std::error_code ec;
+  auto guess = std::filesystem::weakly_canonical(VTOKEN_P11_AGENT_GUESS, ec);
+  return ec ? std::filesystem::path() : guess;
+}
+
+// One request on a connection of our own, as the vtoken CLI would send it.
+wire::Json AgentRequest(const std::filesystem::path& socket, wire::Json request) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);
+  wire::Json reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    wire::Json hello{{"id", 1u}, {"op", "hello"}, {"version", 1}, {"client", "cli"}, {"app", "test"}, {"pid", 1u}};
+    request["id"] = 2u;
+    if (wire::WriteFrame(fd, hello) && wire::ReadFrame(fd) && wire::WriteFrame(fd, request)) {
+      for (int i = 0; i < 8; ++i) {
+        auto r = wire::ReadFrame(fd);
+        if (!r || !*r) break;
+        if ((**r).value("id", 0u) == 2u) {
+          reply = **r;
+          break;
+        }
+      }
+    }
+  }
+  ::close(fd);
+  return reply;
+}
+
+struct WithVtokend {
+  std::filesystem::path program = Vtokend();
+  bool available = !program.empty() && ::access(program.c_str(), X_OK) == 0;
+  std::unique_ptr<Sandbox> sandbox;
+  CK_FUNCTION_LIST* f = P11();
+
+  WithVtokend() {
+    if (!available) return;
+    sandbox = std::make_unique<Sandbox>("[agent]\nautostart = true\nprogram = " + program.string() +
+                                        "\ntimeout_ms = 60000\nidle_exit_seconds = 30\n[token]\nkdf = pbkdf2\n");
+    REQUIRE(f->C_Initialize(nullptr) == CKR_OK);
+  }
+  ~WithVtokend() {
+    if (!available) return;
+    f->C_Finalize(nullptr);
+    AgentRequest(sandbox->socket(), {{"op", "shutdown"}});
+    for (int i = 0; i < 50 && std::filesystem::exists(sandbox->socket()); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+};
+
+Bytes Hash(CK_MECHANISM_TYPE hash, const Bytes& data) {
+  Bytes out(EVP_MAX_MD_SIZE);
+  unsigned n = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &n, vtoken::pkcs11::DigestFor(hash), nullptr);
+  out.resize(n);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("vtokend: init token, PIN, keygen, every mechanism, removal") {
+  WithVtokend t;
+  if (!t.available) {
+    WARN("no vtokend built (set VTOKEN_TEST_VTOKEND); skipping");
+    return;
+  }
+  CK_FUNCTION_LIST* f = t.f;
+  CK_ULONG n = 0;
+  REQUIRE(f->C_GetSlotList(CK_TRUE, nullptr, &n) == CKR_OK);  // autostarted the agent
+  REQUIRE(n >= 1);
+  std::vector<CK_SLOT_ID> slots(n);
+  REQUIRE(f->C_GetSlotList(CK_TRUE, slots.data(), &n) == CKR_OK);
+  CK_SLOT_ID free_slot = CK_UNAVAILABLE_INFORMATION;
+  for (CK_SLOT_ID s : slots) {
+    CK_TOKEN_INFO ti;
+    REQUIRE(f->C_GetTokenInfo(s, &ti) == CKR_OK);
+    if (!(ti.flags & CKF_TOKEN_INITIALIZED)) free_slot = s;
+  }
+  REQUIRE(free_slot != CK_UNAVAILABLE_INFORMATION);
+
+  CK_UTF8CHAR so_pin[] = "87654321";
+  CK_UTF8CHAR pin[] = "1234";
+  CK_UTF8CHAR new_pin[] = "4321";
+  CK_UTF8CHAR label[32];
+  std::memset(label, ' ', sizeof label);
+  std::memcpy(label, "e2e", 3);
+  REQUIRE(f->C_InitToken(free_slot, so_pin, 8, label) == CKR_OK);
+  CK_TOKEN_INFO ti;
+  REQUIRE(f->C_GetTokenInfo(free_slot, &ti) == CKR_OK);
+  CHECK((ti.flags & CKF_TOKEN_INITIALIZED) != 0);
+  CHECK(Unpad(ti.label, 32) == "e2e");
+
+  CK_SESSION_HANDLE h;
+  REQUIRE(f->C_OpenSession(free_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &h) == CKR_OK);
+  REQUIRE(f->C_Login(h, CKU_SO, so_pin, 8) == CKR_OK);
+  REQUIRE(f->C_InitPIN(h, pin, 4) == CKR_OK);
+  REQUIRE(f->C_Logout(h) == CKR_OK);
+  CK_UTF8CHAR wrong[] = "0000";
+  CHECK(f->C_Login(h, CKU_USER, wrong, 4) == CKR_PIN_INCORRECT);
+  REQUIRE(f->C_Login(h, CKU_USER, pin, 4) == CKR_OK);
+  CHECK(f->C_SetPIN(h, pin, 4, new_pin, 4) == CKR_OK);
+
+  CK_BBOOL yes = CK_TRUE;
+  CK_ULONG bits = 2048;
+  CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  CK_BYTE rsa_id[] = {1}, ec_id[] = {2};
+  CK_MECHANISM rsa_gen{CKM_RSA_PKCS_KEY_PAIR_GEN, nullptr, 0};
+  CK_MECHANISM ec_gen{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+  CK_ATTRIBUTE rsa_pub_t[] = {{CKA_TOKEN, &yes, 1}, {CKA_MODULUS_BITS, &bits, sizeof bits}, {CKA_VERIFY, &yes, 1}, {CKA_ID, rsa_id, 1}};
+  CK_ATTRIBUTE rsa_priv_t[] = {{CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &yes, 1}, {CKA_SIGN, &yes, 1}, {CKA_DECRYPT, &yes, 1}, {CKA_ID, rsa_id, 1}};
+  CK_ATTRIBUTE ec_pub_t[] = {{CKA_TOKEN, &yes, 1}, {CKA_EC_PARAMS, p256, sizeof p256}, {CKA_VERIFY, &yes, 1}, {CKA_ID, ec_id, 1}};
+  CK_ATTRIBUTE ec_priv_t[] = {{CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &yes, 1}, {CKA_SIGN, &yes, 1}, {CKA_ID, ec_id, 1}};
+  CK_OBJECT_HANDLE rsa_pub, rsa_priv, ec_pub, ec_priv;
+  REQUIRE(f->C_GenerateKeyPair(h, &rsa_gen, rsa_pub_t, 4, rsa_priv_t, 5, &rsa_pub, &rsa_priv) == CKR_OK);
+  REQUIRE(f->C_GenerateKeyPair(h, &ec_gen, ec_pub_t, 4, ec_priv_t, 4, &ec_pub, &ec_priv) == CKR_OK);
+
+  const Bytes data(100, 'd');
+  auto sign_verify = [&](CK_MECHANISM m, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub, Bytes input) {
+    INFO("mechanism " << std::hex << m.mechanism);
+    REQUIRE(f->C_SignInit(h, &m, priv) == CKR_OK);
+    CK_ULONG len = 0;
+    REQUIRE(f->C_Sign(h, input.data(), input.size(), nullptr, &len) == CKR_OK);
+    Bytes sig(len);
+    REQUIRE(f->C_Sign(h, input.data(), input.size(), sig.data(), &len) == CKR_OK);
+    REQUIRE(f->C_VerifyInit(h, &m, pub) == CKR_OK);
+    CHECK(f->C_Verify(h, input.data(), input.size(), sig.data(), len) == CKR_OK);
+  };
+  for (CK_MECHANISM_TYPE hash : {CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512}) {
+    const CK_MECHANISM_TYPE pkcs = hash == CKM_SHA_1 ? CKM_SHA1_RSA_PKCS
+                                   : hash == CKM_SHA224 ? CKM_SHA224_RSA_PKCS
+                                   : hash == CKM_SHA256 ? CKM_SHA256_RSA_PKCS
+                                   : hash == CKM_SHA384 ? CKM_SHA384_RSA_PKCS
+                                                        : CKM_SHA512_RSA_PKCS;
+    const CK_MECHANISM_TYPE pss = hash == CKM_SHA_1 ? CKM_SHA1_RSA_PKCS_PSS
+                                  : hash == CKM_SHA224 ? CKM_SHA224_RSA_PKCS_PSS
+                                  : hash == CKM_SHA256 ? CKM_SHA256_RSA_PKCS_PSS
+                                  : hash == CKM_SHA384 ? CKM_SHA384_RSA_PKCS_PSS
+                                                       : CKM_SHA512_RSA_PKCS_PSS;
+    const CK_MECHANISM_TYPE ecdsa = hash == CKM_SHA_1 ? CKM_ECDSA_SHA1
+                                    : hash == CKM_SHA224 ? CKM_ECDSA_SHA224
+                                    : hash == CKM_SHA256 ? CKM_ECDSA_SHA256
+                                    : hash == CKM_SHA384 ? CKM_ECDSA_SHA384
+                                                         : CKM_ECDSA_SHA512;
+    CK_RSA_PKCS_PSS_PARAMS params{hash, vtoken::pkcs11::MgfFor(hash), vtoken::pkcs11::DigestLength(hash)};
+    sign_verify({pkcs, nullptr, 0}, rsa_priv, rsa_pub, data);
+    sign_verify({pss, &params, sizeof params}, rsa_priv, rsa_pub, data);
+    sign_verify({ecdsa, nullptr, 0}, ec_priv, ec_pub, data);
+  }
+  const Bytes digest = Hash(CKM_SHA256, data);
+  CK_RSA_PKCS_PSS_PARAMS params{CKM_SHA256, CKG_MGF1_SHA256, 32};
+  sign_verify({CKM_RSA_PKCS, nullptr, 0}, rsa_priv, rsa_pub, vtoken::pkcs11::DigestInfo(CKM_SHA256, digest));
+  sign_verify({CKM_RSA_PKCS_PSS, &params, sizeof params}, rsa_priv, rsa_pub, digest);
+  sign_verify({CKM_ECDSA, nullptr, 0}, ec_priv, ec_pub, digest);
+
+  // Removal: unplug the token through the agent (as `vtoken token unplug` does).
+  std::string name;
+  auto status = AgentRequest(t.sandbox->socket(), {{"op", "slots"}});
+  for (const auto& s : status.value("slots", wire::Json::array()))
+    if (s.value("slot_id", CK_SLOT_ID{0}) == free_slot) name = s.value("name", "");
+  if (name.empty()) {
+    WARN("the agent did not name the new token; removal not tested");
+    return;
+  }
+  CK_SLOT_ID event_slot;
+  while (f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &event_slot, nullptr) == CKR_OK) {
+  }
+  auto unplugged = AgentRequest(t.sandbox->socket(), {{"op", "token_unplug"}, {"name", name}});
+  REQUIRE(unplugged.value("ok", false));
+  REQUIRE(f->C_WaitForSlotEvent(0, &event_slot, nullptr) == CKR_OK);
+  CHECK(event_slot == free_slot);
+  CK_SESSION_INFO si;
+  CHECK(f->C_GetSessionInfo(h, &si) == CKR_DEVICE_REMOVED);
+  CHECK(f->C_GetTokenInfo(free_slot, &ti) == CKR_TOKEN_NOT_PRESENT);
+}
