@@ -44,10 +44,11 @@ struct Server::Connection {
       ::shutdown(fd.get(), SHUT_RDWR);  // the reader sees the end and cleans up
     }
   }
-  void Shutdown() {
+  // Ends the reader's loop; replies still being computed are written before
+  // the connection closes (the `shutdown` op's own reply, for one).
+  void StopReading() {
     std::lock_guard lock(write_mu);
-    if (!closed) ::shutdown(fd.get(), SHUT_RDWR);
-    closed = true;
+    if (!closed) ::shutdown(fd.get(), SHUT_RD);
   }
 };
 
@@ -112,7 +113,7 @@ void Server::Run(Dispatcher& dispatcher) {
   listener_.fd.reset();
   {
     std::unique_lock lock(mu_);
-    for (auto& [id, conn] : connections_) conn->Shutdown();
+    for (auto& [id, conn] : connections_) conn->StopReading();
     if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return connections_.empty(); })) {
       LogError("connections did not finish within 10 s; exiting anyway");
       std::_Exit(0);
