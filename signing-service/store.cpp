@@ -196,7 +196,7 @@ std::optional<Credential> Store::Txn::CredentialById(const std::string& id) {
 std::vector<Credential> Store::Txn::Credentials(std::optional<std::int64_t> account_id) {
   std::string sql = std::string("SELECT ") + kCredentialCols + " FROM credentials";
   if (account_id) sql += " WHERE account_id = ?";
-  sql += " ORDER BY created, id";
+  sql += " ORDER BY rowid";
   auto s = Prepare(sql.c_str());
   if (account_id) s.Bind(*account_id);
   std::vector<Credential> out;
