@@ -55,6 +55,7 @@ struct CreateOptions {
   std::string email, phone;
   bool password_stdin = false;
   int period = 30;
+  std::uint64_t scrypt_n = 1u << 15;
   bool json = false;
 };
 
@@ -72,7 +73,7 @@ int Create(Globals& g, const CreateOptions& o) {
   Account a;
   a.email = o.email;
   a.phone = o.phone;
-  a.password_hash = HashPassword(*pw);
+  a.password_hash = HashPassword(*pw, ScryptParams{o.scrypt_n, 8, 1});
   WipeMemory(pw->data(), pw->size());
   a.totp_sealed = SealTotpSecret(dir->master_key(), o.email, secret);
   a.totp_period = o.period;
@@ -164,6 +165,8 @@ void AddAccount(CLI::App& app, Globals& g) {
   create->add_flag("--password-stdin", co->password_stdin, "Read the password from the first line of stdin");
   create->add_option("--totp-period", co->period, "TOTP period in seconds")->check(CLI::Range(5, 300));
   create->add_flag("--json", co->json, "Print {\"email\",\"otpauth\",\"secret\"} as JSON");
+  create->add_option("--scrypt-n", co->scrypt_n, "scrypt cost N for the password hash (default 32768; lower only in tests)")
+      ->check(CLI::IsMember({1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072}));
   create->callback([&g, co] { g.rc = Create(g, *co); });
 
   auto* list = account->add_subcommand("list", "List accounts");

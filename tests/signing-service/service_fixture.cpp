@@ -130,7 +130,7 @@ CommandResult ServiceProcess::Cli(const std::string& args, const std::string& st
 }
 
 std::string ServiceProcess::CreateAccount(const std::string& email, const std::string& password) {
-  auto r = Cli("account create --email " + Quote(email) + " --password-stdin --json", password);
+  auto r = Cli("account create --email " + Quote(email) + " --password-stdin --json --scrypt-n 1024", password);
   if (r.rc != 0) throw std::runtime_error("account create failed: " + r.out);
   return json::parse(r.out).at("secret").get<std::string>();
 }

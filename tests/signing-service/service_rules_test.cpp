@@ -25,7 +25,7 @@ httplib::Headers Basic(const std::string& user, const std::string& pw) {
 
 }  // namespace
 
-TEST_CASE("login needs password and a fresh TOTP code; replay is refused", "[rules]") {
+TEST_CASE("login needs password and a fresh TOTP code, and refuses replays", "[rules]") {
   ServiceProcess svc;
   auto secret = svc.CreateAccount("dave@example.org");
   auto code = svc.NextCode(secret);
