@@ -1,0 +1,25 @@
+#pragma once
+// What run-wine-tests.sh hands the Windows test program, and the loaded DLL.
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cng-provider/src/ksp_abi.h"
+
+namespace vtoken::ksp::test {
+
+inline std::wstring Env(const wchar_t* name) {
+  const wchar_t* v = _wgetenv(name);
+  return v ? v : L"";
+}
+
+// LoadLibrary + GetKeyStorageInterface on the built DLL (VTOKEN_KSP_DLL).
+NCRYPT_KEY_STORAGE_FUNCTION_TABLE* LoadedTable();
+
+struct TokenKey {
+  std::wstring name, algorithm;
+};
+// The keys the agent shows, through EnumKeys of the loaded DLL.
+std::vector<TokenKey> EnumeratedKeys();
+
+}  // namespace vtoken::ksp::test
