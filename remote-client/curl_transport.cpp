@@ -173,6 +173,9 @@ Result<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
   const char* type = nullptr;
   if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr)
     response.content_type = type;
+  const char* location = nullptr;
+  if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location != nullptr)
+    response.location = location;
   return response;
 }
 

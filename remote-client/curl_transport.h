@@ -17,10 +17,10 @@ namespace vtoken::csc {
 
 struct TlsOptions {
   // PEM bundle of trusted CAs; empty = the system store.
-  std::filesystem::path ca_file;
+  std::filesystem::path ca_file{};
   // "sha256//<base64>;sha256//<base64>": the server's public key must match
   // one (CURLOPT_PINNEDPUBLICKEY). Empty = no pin.
-  std::string pinned_public_key;
+  std::string pinned_public_key{};
   // Tests only: plain http:// allowed as well as https://.
   bool allow_plain_http = false;
 };

@@ -43,6 +43,7 @@ struct HttpRequest {
 struct HttpResponse {
   long status = 0;
   std::string content_type;
+  std::string location;  // Location of a 3xx (never followed)
   SecureBytes body;
 
   std::string_view BodyView() const {
