@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   CLI::App app{"vtoken-signing-service: reference Cloud Signature Consortium API v2 signing service"};
   app.set_version_flag("--version", std::string("vtoken-signing-service ") + VTOKEN_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
   Globals g;
   app.add_option("--data-dir", g.data_dir, "State directory (default $XDG_DATA_HOME/vtoken-signing-service)");
   app.add_option("--hsm-module", g.hsm.module, "PKCS#11 module of the HSM (default: SoftHSMv2 token in the data dir)");
