@@ -143,7 +143,8 @@ void AddObjects(ScenarioList& list) {
                     c.Need("C_CreateObject(certificate)", Create(c, s, Cert(cert, label), &h));
                     CK_SESSION_HANDLE other = c.Open(slot, false);
                     auto found = FindLabel(c, other, label, "find certificate (public session)");
-                    c.Note("CKA_VALUE", c.Attr(other, h, CKA_VALUE, "read CKA_VALUE") == cert.der ? "byte-exact" : "different");
+                    // The DER length varies with the ECDSA signature, so only the comparison is recorded.
+                    c.Note("CKA_VALUE", c.Attr(other, h, CKA_VALUE, "", false) == cert.der ? "byte-exact" : "different");
                     c.Note("CKA_SUBJECT", c.Attr(other, h, CKA_SUBJECT, "read CKA_SUBJECT") == cert.subject ? "byte-exact" : "different");
                     Bytes priv = c.Attr(other, h, CKA_PRIVATE, "read CKA_PRIVATE");
                     c.Note("CKA_PRIVATE", priv.size() == 1 ? (priv[0] ? "true" : "false") : "?");

@@ -125,8 +125,9 @@ void AddPins(ScenarioList& list) {
                   }});
   list.push_back({"pins/locked-set-pin-in-public-session", [](Context& c) {
                     CK_SESSION_HANDLE s;
-                    LockedToken(c, s);
+                    CK_SLOT_ID slot = LockedToken(c, s);
                     c.Rec("C_SetPIN(user PIN, new) when locked", SetPin(c, s, kUserPin, "246810"));
+                    c.TokenInfo(slot, "pin flags after");
                   }});
   list.push_back({"pins/so-pin-counter-flags", [](Context& c) {
                     CK_SLOT_ID slot = c.FreshToken();
