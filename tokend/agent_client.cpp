@@ -122,6 +122,7 @@ Result<void> StartAgent(const fs::path& program, const std::vector<std::string>&
   if (child == 0) {
     ::setsid();
     if (::fork() != 0) ::_exit(0);  // the agent is reparented, never our zombie
+    if (::chdir("/") != 0) ::_exit(127);  // holds no directory busy
     int null = ::open("/dev/null", O_RDWR);
     if (null >= 0) {
       ::dup2(null, 0);

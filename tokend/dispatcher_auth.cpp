@@ -30,7 +30,7 @@ Result<Json> Dispatcher::InitToken(ConnectionState& c, const Json& req) {
   const std::string label = VT_TRY(LabelArg(req));
   SlotEntry slot = VT_TRY(registry_.Present(slot_id));
   if (slot.is_free()) {
-    SlotEntry created = VT_TRY(registry_.InitFreeSlot(label, so_pin));
+    SlotEntry created = VT_TRY(registry_.InitFreeSlot(slot_id, label, so_pin));
     LogInfo("token '" + created.name + "' initialized in slot " + std::to_string(created.slot_id));
     PublishSlots();
     return Json::object();

@@ -253,11 +253,13 @@ std::string Registry::NameFromLabelLocked(const std::string& label) const {
   return name;
 }
 
-Result<SlotEntry> Registry::InitFreeSlot(const std::string& label, const Secret& so_pin) {
+Result<SlotEntry> Registry::InitFreeSlot(std::uint64_t slot_id, const std::string& label, const Secret& so_pin) {
   std::string name;
   std::uint64_t id;
   {
     std::lock_guard lock(mu_);
+    if (slot_id != free_slot_id_)
+      return Fail(CKR_TOKEN_NOT_RECOGNIZED, "slot " + std::to_string(slot_id) + " was initialized by another application meanwhile");
     name = NameFromLabelLocked(label);
     id = VT_TRY(ReserveLocked(name, true));
   }

@@ -62,7 +62,8 @@ class Registry {
                                 const Secret& pin);
   // C_InitToken on the free slot: the free slot becomes this token's slot for
   // good (named after the label) and a new free slot id is allocated.
-  Result<SlotEntry> InitFreeSlot(const std::string& label, const Secret& so_pin);
+  // `slot_id` must still be the free slot (another connection may have won).
+  Result<SlotEntry> InitFreeSlot(std::uint64_t slot_id, const std::string& label, const Secret& so_pin);
   // Removes the token and its database; returns its former entry.
   Result<SlotEntry> DeleteToken(const std::string& name);
   // Returns true when the state changed.

@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
   app.add_option("--socket", socket_option, "listen here instead of agent.socket or $XDG_RUNTIME_DIR/vtoken/agent.sock");
   app.add_option("--config", config_option, "configuration file (default $VTOKEN_CONFIG or ~/.config/vtoken/vtoken.conf)");
   app.set_version_flag("--version", "vtokend " VTOKEN_VERSION_STRING);
+  app.footer(
+      "Logs go to stderr (level: agent.log_level); set VTOKEN_AGENT_LOG=FILE to also append them to FILE.\n"
+      "Another vtokend already serving the socket makes this one exit 0 at once.\n"
+      "Stop it with SIGTERM or `vtoken agent stop`.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

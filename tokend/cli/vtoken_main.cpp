@@ -29,12 +29,13 @@ int main(int argc, char** argv) {
       ctx.config = std::move(*config);
       ctx.launch.configured_program = ctx.config.GetString("agent.program");
       ctx.launch.socket = socket_option;
-      if (!socket_option.empty()) ctx.launch.agent_args = {"--socket", socket_option};
+      if (!socket_option.empty()) ctx.launch.agent_args = {"--socket", std::filesystem::absolute(socket_option).string()};
+      if (!socket_option.empty()) ctx.launch.socket = std::filesystem::absolute(socket_option);
       if (ctx.launch.socket.empty()) ctx.launch.socket = ctx.config.GetString("agent.socket");
       if (ctx.launch.socket.empty()) ctx.launch.socket = paths::AgentSocket();
       if (!config_option.empty()) {
         ctx.launch.agent_args.push_back("--config");
-        ctx.launch.agent_args.push_back(config_option);
+        ctx.launch.agent_args.push_back(std::filesystem::absolute(config_option).string());
       }
       code = command();
     };
