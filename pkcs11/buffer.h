@@ -47,10 +47,14 @@ inline Result<Output> CopyOutput(std::span<const std::uint8_t> data, CK_BYTE_PTR
 inline bool ErrorEndsOperation(const Error& e) { return e.rv != CKR_BUFFER_TOO_SMALL; }
 
 // Blank-padded, not NUL-terminated fixed-size text fields (labels, ids).
+// Text longer than the field is cut at a UTF-8 character boundary.
 template <std::size_t N>
 void PadString(CK_UTF8CHAR (&field)[N], std::string_view text) {
   std::memset(field, ' ', N);
-  std::memcpy(field, text.data(), std::min(N, text.size()));
+  std::size_t n = std::min(N, text.size());
+  if (n < text.size())
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  std::memcpy(field, text.data(), n);
 }
 
 // Trailing blanks of a fixed-size field removed (C_InitToken's label).

@@ -80,6 +80,11 @@ TEST_CASE("blank padding of fixed-size text fields") {
   PadString(label, std::string(40, 'x'));
   CHECK(std::string(reinterpret_cast<char*>(label), 32) == std::string(32, 'x'));
   CHECK(TrimPadded(label, 32).size() == 32);
+  CK_UTF8CHAR small[4];
+  PadString(small, "ab\xc3\xa9z");  // "abéz": é must not be cut in half
+  CHECK(std::string(reinterpret_cast<char*>(small), 4) == "ab\xc3\xa9");
+  PadString(small, "abc\xc3\xa9");
+  CHECK(std::string(reinterpret_cast<char*>(small), 4) == "abc ");
   CK_UTF8CHAR padded[8] = {'a', 'b', ' ', ' ', ' ', ' ', ' ', ' '};
   CHECK(TrimPadded(padded, 8) == "ab");
 }
