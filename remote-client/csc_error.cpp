@@ -87,6 +87,8 @@ CscErrorKind ClassifyServiceError(std::string_view endpoint, long http_status,
     return CscErrorKind::Unauthorized;
   if (code == "server_error" || code == "temporarily_unavailable") return CscErrorKind::ServerError;
   if (http_status == 401) return CscErrorKind::Unauthorized;
+  // auth/login with a refresh token that is unknown, used or expired.
+  if (Has(text, "refresh_token") || Has(text, "refresh token")) return CscErrorKind::Unauthorized;
   // invalid_request is refined by its (stable) description.
   if (Has(text, "certificate") && Has(text, "expired")) return CscErrorKind::CertificateExpired;
   if (Has(text, "certificate") && Has(text, "revoked")) return CscErrorKind::CertificateRevoked;

@@ -139,6 +139,12 @@ Result<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
   if (!tls_.pinned_public_key.empty())
     curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, tls_.pinned_public_key.c_str());
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  // One cached connection: a fresh one replaces (and closes) the old one.
+  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
+  // After a 5xx the server may be in a bad state, or may have answered
+  // without reading our body (the reference service's fault switch does):
+  // the next request opens a new connection instead of reusing that one.
+  if (fresh_next_ && tls_.fresh_connection_after_5xx) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
@@ -165,11 +171,13 @@ Result<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
 
+  fresh_next_ = true;  // until a good answer says otherwise
   if (sink.too_large)
     return CscFail(CscErrorKind::BadResponse, "response body larger than " +
                                                   std::to_string(kMaxResponseBytes) + " bytes");
   if (rc != CURLE_OK) return std::unexpected(CurlError(rc, error_buffer));
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  fresh_next_ = response.status >= 500;
   const char* type = nullptr;
   if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr)
     response.content_type = type;

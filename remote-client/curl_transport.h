@@ -23,6 +23,9 @@ struct TlsOptions {
   std::string pinned_public_key{};
   // Tests only: plain http:// allowed as well as https://.
   bool allow_plain_http = false;
+  // Open a new connection after a 5xx answer instead of reusing that one
+  // (off only in the test that shows why it is on).
+  bool fresh_connection_after_5xx = true;
 };
 
 struct CurlEasyDeleter {
@@ -49,6 +52,7 @@ class CurlTransport : public HttpTransport {
   mutable std::mutex mutex_;  // guards easy_ and connections_
   CurlEasy easy_;
   long connections_ = 0;
+  bool fresh_next_ = false;  // the last answer was a 5xx: do not reuse its connection
 };
 
 // Maps a libcurl result to a CSC error kind (timeouts, TLS, reachability).

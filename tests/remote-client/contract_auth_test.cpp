@@ -18,9 +18,9 @@ namespace {
 
 CscErrorKind KindOfResult(const auto& r) {
   REQUIRE_FALSE(r);
-  INFO(Describe(r.error()));
   const auto kind = KindOf(r.error());
   REQUIRE(kind.has_value());
+  UNSCOPED_INFO(Describe(r.error()));  // shown with the caller's check
   return *kind;
 }
 
@@ -37,7 +37,7 @@ constexpr const char* kRedirect = "http://127.0.0.1:53682/callback";
 // redirect the service sent the browser to.
 std::string BrowserFlow(Service* svc, const Account& a, const PkceRequest& pkce, const char* decision) {
   const std::string url = BuildAuthorizeUrl(
-      {.oauth_base = svc->url(), .client_id = "vtoken-test", .redirect_uri = kRedirect}, pkce);
+      {.oauth_base = svc->url(), .client_id = "vtoken", .redirect_uri = kRedirect}, pkce);
   REQUIRE(url.starts_with(svc->url()));
   auto page = svc->Raw("GET", url.substr(svc->url().size()), "");
   REQUIRE(page);
@@ -65,7 +65,7 @@ TEST_CASE("info: the service describes itself over verified TLS") {
   VT_REQUIRE_SERVICE(svc);
   auto client = svc->NewClient();
   const auto info = client->Info();
-  REQUIRE(info);
+  REQUIRE_OK(info);
   CHECK(info->specs == "2.0.0.2");
   CHECK(std::ranges::find(info->auth_types, "basic") != info->auth_types.end());
   CHECK(std::ranges::find(info->auth_types, "oauth2code") != info->auth_types.end());
@@ -92,11 +92,11 @@ TEST_CASE("login: password and code, wrong password, wrong code, replayed code")
   auto wrong_code = client->Login(a.email, Secret(a.password), Service::WrongCode(code), false);
   CHECK(KindOfResult(wrong_code) == CscErrorKind::WrongCode);
 
-  REQUIRE(client->Login(a.email, Secret(a.password), code, false));
+  REQUIRE_OK(client->Login(a.email, Secret(a.password), code, false));
   CHECK(client->HasSession());
   CHECK(client->Session().refresh_token.empty());  // no rememberMe
   const auto ids = client->ListCredentials();
-  REQUIRE(ids);
+  REQUIRE_OK(ids);
   CHECK(*ids == std::vector<std::string>{id});
 
   // The same code again is a replay, refused even with the right password.
@@ -121,7 +121,7 @@ TEST_CASE("five wrong codes block the account until reset-totp") {
   CHECK(KindOfResult(right) == CscErrorKind::Blocked);
   CHECK(right.error().rv == CKR_PIN_LOCKED);
   svc->ResetTotp(a);
-  REQUIRE(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
+  REQUIRE_OK(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
 }
 
 TEST_CASE("a success resets the wrong-code counter") {
@@ -130,10 +130,10 @@ TEST_CASE("a success resets the wrong-code counter") {
   auto client = svc->NewClient();
   for (int i = 0; i < 4; ++i)
     CHECK_FALSE(client->Login(a.email, Secret(a.password), Service::WrongCode(svc->NextCode(a)), false));
-  REQUIRE(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
+  REQUIRE_OK(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
   for (int i = 0; i < 4; ++i)
     CHECK_FALSE(client->Login(a.email, Secret(a.password), Service::WrongCode(svc->NextCode(a)), false));
-  REQUIRE(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
+  REQUIRE_OK(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
 }
 
 TEST_CASE("remember: refresh tokens rotate, revoke ends the session") {
@@ -144,11 +144,11 @@ TEST_CASE("remember: refresh tokens rotate, revoke ends the session") {
   const SessionTokens first = client->Session();
   REQUIRE_FALSE(first.refresh_token.empty());
 
-  REQUIRE(client->Refresh());
+  REQUIRE_OK(client->Refresh());
   const SessionTokens second = client->Session();
   CHECK_FALSE(second.access_token == first.access_token);
   CHECK_FALSE(second.refresh_token == first.refresh_token);
-  REQUIRE(client->ListCredentials());
+  REQUIRE_OK(client->ListCredentials());
 
   // The old refresh token was invalidated by the rotation.
   auto stale = svc->NewClient();
@@ -156,7 +156,7 @@ TEST_CASE("remember: refresh tokens rotate, revoke ends the session") {
   auto old = stale->Refresh();
   CHECK(KindOfResult(old) == CscErrorKind::Unauthorized);
 
-  REQUIRE(client->Revoke());
+  REQUIRE_OK(client->Revoke());
   CHECK_FALSE(client->HasSession());
   auto after = svc->NewClient();
   after->SetSession(second);
@@ -171,7 +171,7 @@ TEST_CASE("an access token expires with the service clock") {
   VT_REQUIRE_SERVICE(svc);
   const Account a = svc->CreateAccount("expiry");
   auto client = svc->LoggedIn(a, false);
-  REQUIRE(client->ListCredentials());
+  REQUIRE_OK(client->ListCredentials());
   svc->SetClockOffset(svc->clock_offset() + 3700);  // default --token-ttl 3600
   auto r = client->ListCredentials();
   CHECK(KindOfResult(r) == CscErrorKind::Unauthorized);
@@ -186,7 +186,7 @@ TEST_CASE("one account never reaches another's credentials") {
   auto a = svc->LoggedIn(alice);
   auto m = svc->LoggedIn(mallory);
   const auto mallory_ids = m->ListCredentials();
-  REQUIRE(mallory_ids);
+  REQUIRE_OK(mallory_ids);
   CHECK(*mallory_ids == std::vector<std::string>{mallory_id});
 
   auto info = m->GetCredentialInfo(alice_id);
@@ -197,15 +197,15 @@ TEST_CASE("one account never reaches another's credentials") {
 
   // Alice's SAD in Mallory's session, on Alice's and on Mallory's credential.
   const auto sad = a->Authorize(alice_id, svc->NextCode(alice), 1, {}, HashAlgo::Sha256);
-  REQUIRE(sad);
-  REQUIRE(a->GetCredentialInfo(alice_id));
+  REQUIRE_OK(sad);
+  REQUIRE_OK(a->GetCredentialInfo(alice_id));
   const std::vector<Bytes> hashes = {Bytes(32, 0x42)};
   auto cross = m->SignHash(alice_id, *sad, hashes, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}});
   REQUIRE_FALSE(cross);
   auto other = m->SignHash(mallory_id, *sad, hashes, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}});
   CHECK(KindOfResult(other) == CscErrorKind::SadInvalid);
   // Alice can still use it.
-  CHECK(a->SignHash(alice_id, *sad, hashes, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
+  CHECK_OK(a->SignHash(alice_id, *sad, hashes, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
 }
 
 TEST_CASE("OAuth2 authorization code flow with PKCE") {
@@ -213,21 +213,21 @@ TEST_CASE("OAuth2 authorization code flow with PKCE") {
   const Account a = svc->CreateAccount("oauth");
   const std::string id = svc->Issue(a, {});
   auto pkce = MakePkce();
-  REQUIRE(pkce);
+  REQUIRE_OK(pkce);
   auto code = CodeFromRedirect(BrowserFlow(svc, a, *pkce, "allow"), pkce->state);
-  REQUIRE(code);
+  REQUIRE_OK(code);
   auto client = svc->NewClient();
-  REQUIRE(client->ExchangeCode(*code, pkce->verifier, kRedirect));
+  REQUIRE_OK(client->ExchangeCode(*code, pkce->verifier, kRedirect));
   CHECK(client->Session().origin == SessionTokens::Origin::OAuth2);
   const auto ids = client->ListCredentials();
-  REQUIRE(ids);
+  REQUIRE_OK(ids);
   CHECK(*ids == std::vector<std::string>{id});
-  REQUIRE(client->Refresh());
-  REQUIRE(client->ListCredentials());
+  REQUIRE_OK(client->Refresh());
+  REQUIRE_OK(client->ListCredentials());
   // The code is single-use.
   auto again = svc->NewClient()->ExchangeCode(*code, pkce->verifier, kRedirect);
   CHECK(KindOfResult(again) == CscErrorKind::Unauthorized);
-  REQUIRE(client->Revoke());
+  REQUIRE_OK(client->Revoke());
   CHECK(KindOfResult(client->ListCredentials()) == CscErrorKind::Unauthorized);
 }
 
@@ -235,9 +235,9 @@ TEST_CASE("OAuth2: a wrong PKCE verifier or redirect_uri is refused") {
   VT_REQUIRE_SERVICE(svc);
   const Account a = svc->CreateAccount("pkce");
   auto pkce = MakePkce();
-  REQUIRE(pkce);
+  REQUIRE_OK(pkce);
   auto code = CodeFromRedirect(BrowserFlow(svc, a, *pkce, "allow"), pkce->state);
-  REQUIRE(code);
+  REQUIRE_OK(code);
   auto other = MakePkce();
   auto wrong = svc->NewClient()->ExchangeCode(*code, other->verifier, kRedirect);
   CHECK(KindOfResult(wrong) == CscErrorKind::Unauthorized);
@@ -245,7 +245,7 @@ TEST_CASE("OAuth2: a wrong PKCE verifier or redirect_uri is refused") {
 
   auto pkce2 = MakePkce();
   auto code2 = CodeFromRedirect(BrowserFlow(svc, a, *pkce2, "allow"), pkce2->state);
-  REQUIRE(code2);
+  REQUIRE_OK(code2);
   auto elsewhere = svc->NewClient()->ExchangeCode(*code2, pkce2->verifier, "http://127.0.0.1:1/other");
   CHECK(KindOfResult(elsewhere) == CscErrorKind::Unauthorized);
 }
@@ -254,7 +254,7 @@ TEST_CASE("OAuth2: denied consent comes back as an error redirect") {
   VT_REQUIRE_SERVICE(svc);
   const Account a = svc->CreateAccount("deny");
   auto pkce = MakePkce();
-  REQUIRE(pkce);
+  REQUIRE_OK(pkce);
   auto code = CodeFromRedirect(BrowserFlow(svc, a, *pkce, "deny"), pkce->state);
   CHECK(KindOfResult(code) == CscErrorKind::Unauthorized);
   CHECK(code.error().message.find("access_denied") != std::string::npos);

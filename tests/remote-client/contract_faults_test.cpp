@@ -25,18 +25,28 @@ namespace {
 
 CscErrorKind KindOfResult(const auto& r) {
   REQUIRE_FALSE(r);
-  INFO(Describe(r.error()));
   const auto kind = KindOf(r.error());
   REQUIRE(kind.has_value());
+  UNSCOPED_INFO(Describe(r.error()));  // shown with the caller's check
   return *kind;
 }
 
+// Short timeouts, so faults show quickly. Logging in (a memory-hard password
+// hash on the service) may take longer on a loaded machine, so it is done
+// with default timeouts and the session handed over.
 ClientOptions Fast() {
   ClientOptions o;
-  o.call_timeout = 700ms;
-  o.deadline = 3s;
+  o.call_timeout = 1500ms;
+  o.deadline = 5s;
   o.backoff = 50ms;
   return o;
+}
+
+std::unique_ptr<Client> FastClient(Service* svc, const Account& a) {
+  auto slow = svc->LoggedIn(a);
+  auto fast = svc->NewClient(nullptr, Fast());
+  fast->SetSession(slow->Session());
+  return fast;
 }
 
 // Clears the fault switch when a test section ends, whatever happened.
@@ -53,14 +63,14 @@ TEST_CASE("a slow service ends in Timeout within the deadline, never a hang") {
   VT_REQUIRE_SERVICE(svc);
   FaultGuard guard{svc};
   auto client = svc->NewClient(nullptr, Fast());
-  REQUIRE(client->Info());  // connection up, so timing covers only the call
-  svc->Fault({{"delay_ms", 5000}, {"count", -1}, {"path", "/csc/v2/info"}});
+  REQUIRE_OK(client->Info());  // connection up, so timing covers only the call
+  svc->Fault({{"delay_ms", 8000}, {"count", -1}, {"path", "/csc/v2/info"}});
   auto start = Clock::now();
   auto r = client->Info();
   auto took = Clock::now() - start;
   CHECK(KindOfResult(r) == CscErrorKind::Timeout);
-  CHECK(took < 3500ms);   // all attempts inside the 3 s deadline
-  CHECK(took >= 1400ms);  // it did retry a safe call (2+ attempts of 700 ms)
+  CHECK(took < 5500ms);   // all attempts inside the 5 s deadline
+  CHECK(took >= 2900ms);  // it did retry a safe call (2+ attempts of 1.5 s)
 
   start = Clock::now();
   r = client->Info(Deadline::In(1s));
@@ -74,20 +84,19 @@ TEST_CASE("a slow signHash is sent once and times out") {
   FaultGuard guard{svc};
   const Account a = svc->CreateAccount("slow");
   const std::string id = svc->Issue(a, {.key = "p256", .multisign = 3});
-  auto client = svc->NewClient(nullptr, Fast());
-  REQUIRE(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
-  REQUIRE(client->GetCredentialInfo(id));
+  auto client = FastClient(svc, a);
+  REQUIRE_OK(client->GetCredentialInfo(id));
   const auto sad = client->Authorize(id, svc->NextCode(a), 3, {}, HashAlgo::Sha256);
-  REQUIRE(sad);
-  svc->Fault({{"delay_ms", 2000}, {"count", 1}, {"path", "/csc/v2/signatures/signHash"}});
+  REQUIRE_OK(sad);
+  svc->Fault({{"delay_ms", 4000}, {"count", 1}, {"path", "/csc/v2/signatures/signHash"}});
   const auto start = Clock::now();
   auto r = client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}});
   CHECK(KindOfResult(r) == CscErrorKind::Timeout);
-  CHECK(Clock::now() - start < 1500ms);
+  CHECK(Clock::now() - start < 2500ms);
   // Not retried: the delayed request still runs on the service and uses one
   // of the three signatures; the next call sees the fault gone.
-  std::this_thread::sleep_for(1500ms);
-  CHECK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
+  std::this_thread::sleep_for(3000ms);
+  CHECK_OK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
 }
 
 TEST_CASE("an injected status is a ServerError; safe calls recover by retrying") {
@@ -95,11 +104,10 @@ TEST_CASE("an injected status is a ServerError; safe calls recover by retrying")
   FaultGuard guard{svc};
   const Account a = svc->CreateAccount("status");
   const std::string id = svc->Issue(a, {.key = "p256", .multisign = 3});
-  auto client = svc->NewClient(nullptr, Fast());
-  REQUIRE(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
+  auto client = FastClient(svc, a);
 
   svc->Fault({{"status", 503}, {"count", 1}, {"path", "/csc/v2/credentials/info"}});
-  CHECK(client->GetCredentialInfo(id));  // retried after the 503
+  CHECK_OK(client->GetCredentialInfo(id));  // retried after the 503
 
   svc->Fault({{"status", 500}, {"count", -1}, {"path", "/csc/v2/credentials/list"}});
   auto list = client->ListCredentials();
@@ -108,14 +116,14 @@ TEST_CASE("an injected status is a ServerError; safe calls recover by retrying")
   svc->Fault(json::object());
 
   const auto sad = client->Authorize(id, svc->NextCode(a), 3, {}, HashAlgo::Sha256);
-  REQUIRE(sad);
+  REQUIRE_OK(sad);
   svc->Fault({{"status", 503}, {"count", 1}, {"path", "/csc/v2/signatures/signHash"}});
   auto sign = client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}});
   CHECK(KindOfResult(sign) == CscErrorKind::ServerError);  // sent once, not retried
-  CHECK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
+  CHECK_OK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
 
   svc->Fault({{"status", 503}, {"count", 1}, {"path", "/csc/v2/auth/login"}});
-  auto login = client->Login(a.email, Secret(a.password), svc->NextCode(a), false);
+  auto login = svc->NewClient()->Login(a.email, Secret(a.password), svc->NextCode(a), false);
   CHECK(KindOfResult(login) == CscErrorKind::ServerError);
 }
 
@@ -124,12 +132,11 @@ TEST_CASE("a dropped connection is Unreachable; safe calls recover by retrying")
   FaultGuard guard{svc};
   const Account a = svc->CreateAccount("drop");
   const std::string id = svc->Issue(a, {.key = "p256", .multisign = 3});
-  auto client = svc->NewClient(nullptr, Fast());
-  REQUIRE(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
-  REQUIRE(client->GetCredentialInfo(id));
+  auto client = FastClient(svc, a);
+  REQUIRE_OK(client->GetCredentialInfo(id));
 
   svc->Fault({{"drop", true}, {"count", 1}, {"path", "/csc/v2/credentials/list"}});
-  CHECK(client->ListCredentials());
+  CHECK_OK(client->ListCredentials());
 
   svc->Fault({{"drop", true}, {"count", -1}, {"path", "/csc/v2/info"}});
   auto info = client->Info();
@@ -137,11 +144,16 @@ TEST_CASE("a dropped connection is Unreachable; safe calls recover by retrying")
   svc->Fault(json::object());
 
   const auto sad = client->Authorize(id, svc->NextCode(a), 3, {}, HashAlgo::Sha256);
-  REQUIRE(sad);
-  svc->Fault({{"drop", true}, {"count", 1}, {"path", "/csc/v2/signatures/signHash"}});
+  REQUIRE_OK(sad);
+  // libcurl resends a request once by itself when a reused keep-alive
+  // connection closes before any byte of the answer (a stale connection):
+  // two drops in a row are needed to see the failure.
+  svc->Fault({{"drop", true}, {"count", 2}, {"path", "/csc/v2/signatures/signHash"}});
   auto sign = client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}});
   CHECK(KindOfResult(sign) == CscErrorKind::Unreachable);
-  CHECK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
+  CHECK_OK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
+  svc->Fault({{"drop", true}, {"count", 1}, {"path", "/csc/v2/signatures/signHash"}});
+  CHECK_OK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
 }
 
 TEST_CASE("nothing listening is Unreachable, quickly") {
@@ -177,7 +189,7 @@ TEST_CASE("TLS: a wrong CA, the system store or a wrong pin is a TlsFailure") {
 
   const std::string pin = Sha256PinOfCertificateFile(svc->data_dir() / "server.pem");
   auto pinned = svc->NewClient(svc->Transport({.pinned_public_key = pin}), Fast());
-  CHECK(pinned->Info());
+  CHECK_OK(pinned->Info());
   std::string wrong_pin = "sha256//" + Base64Encode(Bytes(32, 0x01));
   auto mismatched = svc->NewClient(svc->Transport({.pinned_public_key = wrong_pin}), Fast());
   CHECK(KindOfResult(mismatched->Info()) == CscErrorKind::TlsFailure);
@@ -194,16 +206,16 @@ TEST_CASE("keep-alive: one connection serves many calls") {
   const std::string id = svc->Issue(a, {.key = "p256", .multisign = 10});
   auto transport = svc->Transport();
   auto client = svc->NewClient(transport);
-  REQUIRE(client->Info());
-  REQUIRE(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
+  REQUIRE_OK(client->Info());
+  REQUIRE_OK(client->Login(a.email, Secret(a.password), svc->NextCode(a), false));
   for (int i = 0; i < 5; ++i) {
-    REQUIRE(client->ListCredentials());
-    REQUIRE(client->GetCredentialInfo(id));
+    REQUIRE_OK(client->ListCredentials());
+    REQUIRE_OK(client->GetCredentialInfo(id));
   }
   const auto sad = client->Authorize(id, svc->NextCode(a), 3, {}, HashAlgo::Sha256);
-  REQUIRE(sad);
+  REQUIRE_OK(sad);
   for (int i = 0; i < 3; ++i)
-    REQUIRE(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
+    REQUIRE_OK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
   CHECK(transport->connections_opened() == 1);
 }
 
@@ -221,4 +233,34 @@ TEST_CASE("calls from several threads share one client") {
     });
   for (auto& t : threads) t.join();
   CHECK(ok == 20);
+}
+
+// Service bug (signing-service/http_server.cpp): the fault switch answers in
+// httplib's pre-routing handler, before the request body is read, and keeps
+// the connection open; the unread body is then parsed as the next request on
+// that keep-alive connection, so the next real call gets 400 "Malformed
+// request". The client works around it (no reuse after a 5xx); this test
+// talks to the service with plain reuse to show the bug until it is fixed.
+TEST_CASE("service bug: an injected status leaves the request body on a kept-alive connection", "[!mayfail]") {
+  VT_REQUIRE_SERVICE(svc);
+  FaultGuard guard{svc};
+  auto transport = svc->Transport({.fresh_connection_after_5xx = false});
+  auto post = [&](const std::string& path) {
+    HttpRequest req;
+    req.url = svc->url() + path;
+    req.content_type = "application/json";
+    const std::string body = R"({"lang":"en-US"})";
+    req.body.assign(body.begin(), body.end());
+    return transport->Send(req, Deadline::In(10s));
+  };
+  REQUIRE_OK(post("/csc/v2/info"));
+  svc->Fault({{"status", 503}, {"count", 1}, {"path", "/csc/v2/info"}});
+  auto faulted = post("/csc/v2/info");
+  REQUIRE_OK(faulted);
+  CHECK(faulted->status == 503);
+  // The same connection again, as any keep-alive client would use it.
+  auto second = post("/csc/v2/info");
+  REQUIRE_OK(second);
+  INFO(std::string(second->BodyView()));
+  CHECK(second->status == 200);
 }

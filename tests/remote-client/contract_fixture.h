@@ -95,6 +95,20 @@ class Service {
     return;                                                            \
   }
 
+// REQUIRE that a Result succeeded, printing the error when it did not.
+#define REQUIRE_OK(expr)                                                   \
+  do {                                                                     \
+    const auto& vt_ok_ = (expr);                                           \
+    INFO((vt_ok_ ? std::string() : ::vtoken::Describe(vt_ok_.error())));   \
+    REQUIRE(vt_ok_.has_value());                                           \
+  } while (0)
+#define CHECK_OK(expr)                                                     \
+  do {                                                                     \
+    const auto& vt_ok_ = (expr);                                           \
+    INFO((vt_ok_ ? std::string() : ::vtoken::Describe(vt_ok_.error())));   \
+    CHECK(vt_ok_.has_value());                                             \
+  } while (0)
+
 // Verifies a signature made by the certificate's key (raw r||s for ECDSA).
 bool VerifyWithCertificate(const Bytes& cert_der, const Bytes& hash, const Bytes& signature,
                            HashAlgo hash_algo, const SignAlgo& algo);

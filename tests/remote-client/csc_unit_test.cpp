@@ -67,6 +67,7 @@ TEST_CASE("service errors are classified as in the API.md table") {
       {"credentials/list", 401, "expired_token", "The access token is expired or revoked", K::Unauthorized},
       {"credentials/list", 401, "invalid_request", "Malformed authorization header", K::Unauthorized},
       {"oauth2/token", 400, "invalid_grant", "PKCE verification failed", K::Unauthorized},
+      {"auth/login", 400, "invalid_request", "Invalid refresh_token", K::Unauthorized},
       {"signatures/signHash", 500, "server_error", "Signing failed", K::ServerError},
       {"info", 503, "temporarily_unavailable", "Injected fault", K::ServerError},
       {"info", 502, "", "", K::ServerError},
