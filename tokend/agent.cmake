@@ -11,6 +11,7 @@ add_library(vtoken_agent STATIC
   ${CMAKE_CURRENT_LIST_DIR}/log.cpp
   ${CMAKE_CURRENT_LIST_DIR}/registry.cpp
   ${CMAKE_CURRENT_LIST_DIR}/server.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/tcp_listener.cpp
   ${CMAKE_CURRENT_LIST_DIR}/worker_pool.cpp
 )
 target_compile_definitions(vtoken_agent PUBLIC ${VTOKEN_AGENT_DEFS})

@@ -27,6 +27,7 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 
 struct Server::Connection {
   UniqueFd fd;
+  bool tcp = false;  // loopback TCP: admitted by the secret in its hello
   ConnectionState state;
   std::thread reader;
   std::mutex write_mu;
@@ -52,7 +53,8 @@ struct Server::Connection {
   }
 };
 
-Server::Server(Listener listener, ServerOptions options) : listener_(std::move(listener)), options_(options) {
+Server::Server(Listener listener, ServerOptions options, std::unique_ptr<TcpListener> tcp)
+    : listener_(std::move(listener)), tcp_(std::move(tcp)), options_(options) {
   unsigned workers = options_.workers ? options_.workers : std::max(4u, std::thread::hardware_concurrency());
   pool_ = std::make_unique<WorkerPool>(workers);
   stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -76,8 +78,11 @@ void Server::Run(Dispatcher& dispatcher) {
   std::vector<std::thread> finished;
 
   for (;;) {
-    pollfd fds[3] = {{listener_.fd.get(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-    const int n = ::poll(fds, 3, 1000);  // wakes up to reap finished connections and check idleness
+    pollfd fds[4] = {{listener_.fd.get(), POLLIN, 0},
+                     {signal_fd.get(), POLLIN, 0},
+                     {stop_fd_.get(), POLLIN, 0},
+                     {tcp_ ? tcp_->fd() : -1, POLLIN, 0}};
+    const int n = ::poll(fds, 4, 1000);  // wakes up to reap finished connections and check idleness
     if (n < 0 && errno != EINTR) {
       LogError(std::string("poll failed: ") + std::strerror(errno));
       break;
@@ -93,6 +98,7 @@ void Server::Run(Dispatcher& dispatcher) {
       break;
     }
     if (fds[0].revents & POLLIN) Accept();
+    if (fds[3].revents & POLLIN) AcceptTcp();
     {
       std::lock_guard lock(mu_);
       for (auto& t : zombies_) finished.push_back(std::move(t));
@@ -134,19 +140,28 @@ void Server::Accept() {
     LogWarning("refused a connection from uid " + std::to_string(cred.uid) + " (pid " + std::to_string(cred.pid) + ")");
     return;
   }
+  AddConnection(std::move(fd), false);
+}
+
+void Server::AcceptTcp() {
+  for (UniqueFd fd = tcp_->Accept(); fd; fd = tcp_->Accept()) AddConnection(std::move(fd), true);
+}
+
+void Server::AddConnection(UniqueFd fd, bool tcp) {
   timeval send_timeout{5, 0};  // a client that stops reading must not stall others' events forever
   ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
 
   auto conn = std::make_shared<Connection>();
   conn->fd = std::move(fd);
+  conn->tcp = tcp;
   std::lock_guard lock(mu_);
   if (connections_.size() >= kMaxConnections) {
-    LogWarning("too many connections; refused one from pid " + std::to_string(cred.pid));
+    LogWarning("too many connections; refused one");
     return;
   }
   dispatcher_->Connect(conn->state);
   connections_[conn->state.id] = conn;
-  LogDebug("connection " + std::to_string(conn->state.id) + " from pid " + std::to_string(cred.pid));
+  LogDebug("connection " + std::to_string(conn->state.id) + (tcp ? " over loopback TCP" : ""));
   conn->reader = std::thread([this, conn] { Serve(conn); });
 }
 
@@ -155,6 +170,16 @@ void Server::Serve(std::shared_ptr<Connection> conn) {
   std::array<std::uint8_t, kReadChunk> buffer;
   const std::string who = "connection " + std::to_string(conn->state.id);
   bool open = true;
+  if (conn->tcp) {  // no SO_PEERCRED over TCP: the hello must carry the endpoint file's secret
+    auto hello = tcp_->Admit(conn->fd.get());
+    if (!hello) {
+      LogWarning(who + " over loopback TCP refused: " + hello.error().message);
+      open = false;
+    } else {
+      conn->Write(dispatcher_->Handle(conn->state, *hello));
+      open = !conn->state.close_after_reply;
+    }
+  }
   while (open) {
     const ssize_t got = ::recv(conn->fd.get(), buffer.data(), buffer.size(), 0);
     if (got < 0 && errno == EINTR) continue;

@@ -17,6 +17,7 @@
 
 #include "tokend/dispatcher.h"
 #include "tokend/listener.h"
+#include "tokend/tcp_listener.h"
 #include "tokend/worker_pool.h"
 
 namespace vtoken::agent {
@@ -28,7 +29,8 @@ struct ServerOptions {
 
 class Server : public EventSink {
  public:
-  Server(Listener listener, ServerOptions options);
+  // `tcp`: the optional loopback TCP listener (Wine clients), see tcp_listener.h.
+  Server(Listener listener, ServerOptions options, std::unique_ptr<TcpListener> tcp = nullptr);
   ~Server() override;
 
   // Serves until stopped. SIGTERM and SIGINT must be blocked in every thread
@@ -44,9 +46,12 @@ class Server : public EventSink {
   struct Connection;
   void Serve(std::shared_ptr<Connection> conn);
   void Accept();
+  void AcceptTcp();
+  void AddConnection(UniqueFd fd, bool tcp);
   void Finish(const std::shared_ptr<Connection>& conn);
 
   Listener listener_;
+  std::unique_ptr<TcpListener> tcp_;
   const ServerOptions options_;
   Dispatcher* dispatcher_ = nullptr;
   std::unique_ptr<WorkerPool> pool_;

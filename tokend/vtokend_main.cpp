@@ -15,6 +15,7 @@
 #include "tokend/log.h"
 #include "tokend/registry.h"
 #include "tokend/server.h"
+#include "tokend/tcp_listener.h"
 
 using namespace vtoken;
 using namespace vtoken::agent;
@@ -22,10 +23,13 @@ using namespace vtoken::agent;
 int main(int argc, char** argv) {
   CLI::App app{"vtokend: the vtoken per-user agent (emulated tokens, cloud tokens, PINs)"};
   bool foreground = true;
-  std::string socket_option, config_option;
+  std::string socket_option, config_option, tcp_option;
   app.add_flag("--foreground,-f", foreground, "run in the foreground (the default; the agent never daemonizes itself)");
   app.add_option("--socket", socket_option, "listen here instead of agent.socket or $XDG_RUNTIME_DIR/vtoken/agent.sock");
   app.add_option("--config", config_option, "configuration file (default $VTOKEN_CONFIG or ~/.config/vtoken/vtoken.conf)");
+  app.add_option("--tcp-listen", tcp_option,
+                 "also listen on loopback TCP (PORT, 127.0.0.1:PORT; 0 = any) for Wine clients; the port and a "
+                 "secret go to $XDG_RUNTIME_DIR/vtoken/agent-tcp.txt");
   app.set_version_flag("--version", "vtokend " VTOKEN_VERSION_STRING);
   app.footer(
       "Logs go to stderr (level: agent.log_level); set VTOKEN_AGENT_LOG=FILE to also append them to FILE.\n"
@@ -83,9 +87,32 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // agent.tcp_listen is read if the schema has it (GetString gives "" otherwise).
+  if (tcp_option.empty()) tcp_option = config->GetString("agent.tcp_listen");
+  std::unique_ptr<TcpListener> tcp;
+  if (!tcp_option.empty()) {
+    auto port = ParseTcpListen(tcp_option);
+    if (!port) {
+      std::fprintf(stderr, "vtokend: %s\n", port.error().message.c_str());
+      return 2;
+    }
+    if (*port) {
+      TcpListenerOptions tcp_options;
+      tcp_options.port = **port;
+      auto opened = TcpListener::Open(tcp_options);
+      if (!opened) {
+        LogError("cannot listen on loopback TCP: " + Describe(opened.error()));
+        return 1;
+      }
+      tcp = std::move(*opened);
+      LogInfo("also listening on 127.0.0.1:" + std::to_string(tcp->port()) + " (endpoint " +
+              tcp->endpoint_file().string() + ")");
+    }
+  }
+
   ServerOptions options;
   options.idle_exit_seconds = config->GetInt("agent.idle_exit_seconds");
-  Server server(std::move(*listener), options);
+  Server server(std::move(*listener), options, std::move(tcp));
   DispatcherOptions dispatcher_options;
   dispatcher_options.on_shutdown = [&server] { server.RequestStop(); };
   Dispatcher dispatcher(**registry, server, dispatcher_options);
