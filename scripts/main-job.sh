@@ -57,7 +57,7 @@ mkdir -p "$nss"
 certutil -N -d "sql:$nss" --empty-password
 app modutil -dbdir "sql:$nss" -add vtoken -libfile "$module" -force >/dev/null
 "$here/lib/make-pdf.sh" "$work/contract.pdf" "Contract signed with vtoken"
-app pdfsig -nssdir "$nss" -add-signature -nick "vtoken demo:signing-key" -kpw 123456 \
+app pdfsig -nssdir "$nss" -add-signature -nick "vtoken demo:signing-key" -nss-pwd 123456 -kpw 123456 \
   -reason "vtoken demo" "$work/contract.pdf" "$work/contract-signed.pdf"
 app pdfsig -nssdir "$nss" -nocert "$work/contract-signed.pdf" | tee "$work/pdfsig.txt"
 grep -q "Signature Validation: Signature is Valid." "$work/pdfsig.txt"
