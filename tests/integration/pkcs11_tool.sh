@@ -22,7 +22,15 @@ head -c 1000 /dev/urandom > "$work/data"
 openssl dgst -sha256 -binary "$work/data" > "$work/hash"
 echo secret-message > "$work/plain"
 sign() { p11 "${login[@]}" --sign "$@"; }
-pub() {
+openssl_engine_conf "$module" > "$work/openssl.cnf"
+pub() {  # KEYID: export the public key as PEM
+  if [ "$1" = 05 ]; then
+    # pkcs11-tool 0.23 cannot rebuild P-384 public keys ("cannot create
+    # EVP_PKEY", with SoftHSMv2 too): read this one through the libp11 engine.
+    OPENSSL_CONF=$work/openssl.cnf app openssl pkey -engine pkcs11 -pubin -inform engine \
+      -in "pkcs11:token=it-token;id=%$1;type=public" -pubout -out "$work/pub$1.pem"
+    return
+  fi
   p11 "${login[@]}" --read-object --type pubkey --id "$1" -o "$work/pub$1.der" &&
     openssl pkey -pubin -inform DER -in "$work/pub$1.der" -out "$work/pub$1.pem"
 }
