@@ -38,7 +38,9 @@ int RunOnce(const std::wstring& store_name, bool remove_all) {
     std::fprintf(stderr, "vtoken-certsync: cannot open CurrentUser\\%s (error %lu)\n", Narrow(store_name).c_str(), GetLastError());
     return 1;
   }
+  CertControlStore(store, 0, CERT_STORE_CTRL_RESYNC, nullptr);
   auto report = SyncStore(store, wanted);
+  CertControlStore(store, 0, CERT_STORE_CTRL_COMMIT, nullptr);  // Wine writes property changes only on commit
   CertCloseStore(store, 0);
   if (!report) {
     std::fprintf(stderr, "vtoken-certsync: %s\n", Describe(report.error()).c_str());

@@ -77,17 +77,18 @@ if echo "$imports" | grep -Eqi 'libstdc|libgcc|winpthread'; then not_ok "vtoken-
 fi
 
 # --- 3: Wine prefix, agent ------------------------------------------------------
-mkdir -p "$scratch"/{run,data,config/vtoken,out,pki}
+mkdir -p "$scratch"/{run,data,config,out,pki}
 chmod 700 "$scratch/run"
 export XDG_RUNTIME_DIR=$scratch/run XDG_DATA_HOME=$scratch/data XDG_CONFIG_HOME=$scratch/config
-export VTOKEN_CONFIG=$scratch/config/vtoken/vtoken.conf
-printf '[agent]\ntcp_listen = 127.0.0.1:0\nlog_level = debug\n' >"$VTOKEN_CONFIG"
+# The agent's own configuration file: the CLI and the module read the default one (none here).
+agent_conf=$scratch/agent.conf
+printf '[agent]\ntcp_listen = 127.0.0.1:0\nlog_level = debug\n' >"$agent_conf"
 export WINEPREFIX=$scratch/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 echo "# wineboot --init (private prefix $WINEPREFIX)"
 check "wineboot --init" wineboot --init
 wineserver -w
 
-VTOKEN_AGENT_LOG=$scratch/agent.log "$vtokend" --config "$VTOKEN_CONFIG" >"$scratch/agent.out" 2>&1 &
+VTOKEN_AGENT_LOG=$scratch/agent.log "$vtokend" --config "$agent_conf" >"$scratch/agent.out" 2>&1 &
 agent_pid=$!
 endpoint=$XDG_RUNTIME_DIR/vtoken/agent-tcp.txt
 for _ in $(seq 100); do [ -s "$endpoint" ] && break; sleep 0.1; done
@@ -112,10 +113,14 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$s
   -outform DER -out "$scratch/pki/foreign.der" -subj "/CN=not a vtoken certificate" -days 30 >/dev/null 2>&1
 make_cert() {  # ID KEYTYPE LABEL
   local id=$1 type=$2 label=$3
-  p11 "${login[@]}" --keypairgen --key-type "$type" --id "$id" --label "$label" &&
+  p11 "${login[@]}" --keypairgen --key-type "$type" --id "$id" --label "$label" || return 1
+  if [ "${type%%:*}" = EC ]; then  # pkcs11-tool --read-object cannot export P-384 keys with OpenSSL 3
+    p11 --token-label ksp --list-objects --type pubkey | python3 "$here/ec_pubkey.py" "$id" "$scratch/pki/pub$id.pem"
+  else
     p11 "${login[@]}" --read-object --type pubkey --id "$id" -o "$scratch/pki/pub$id.der" &&
-    openssl pkey -pubin -inform DER -in "$scratch/pki/pub$id.der" -out "$scratch/pki/pub$id.pem" &&
-    openssl req -new -key "$scratch/pki/ca.key" -subj "/CN=vtoken KSP test $label" |
+      openssl pkey -pubin -inform DER -in "$scratch/pki/pub$id.der" -out "$scratch/pki/pub$id.pem"
+  fi || return 1
+  openssl req -new -key "$scratch/pki/ca.key" -subj "/CN=vtoken KSP test $label" |
     openssl x509 -req -CA "$scratch/pki/ca.pem" -CAkey "$scratch/pki/ca.key" -force_pubkey "$scratch/pki/pub$id.pem" \
       -set_serial "0x$id$RANDOM" -days 30 -outform DER -out "$scratch/pki/cert$id.der" &&
     p11 "${login[@]}" --write-object "$scratch/pki/cert$id.der" --type cert --id "$id" --label "$label"
