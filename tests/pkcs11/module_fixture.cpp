@@ -52,7 +52,7 @@ Sandbox::~Sandbox() {
 
 std::filesystem::path Sandbox::socket() const { return dir_ / "run" / "vtoken" / "agent.sock"; }
 
-std::string NoAutostartConfig() { return "[agent]\nautostart = false\ntimeout_ms = 2000\n"; }
+std::string NoAutostartConfig() { return "[agent]\nautostart = false\ntimeout_ms = 30000\n"; }
 
 std::string Unpad(const unsigned char* p, std::size_t n) {
   std::string s(reinterpret_cast<const char*>(p), n);
