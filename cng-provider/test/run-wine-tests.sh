@@ -67,7 +67,7 @@ check "mingw-w64 configure" cmake -S "$src" -B "$ksp_build" -DCMAKE_TOOLCHAIN_FI
 check "mingw-w64 build" cmake --build "$ksp_build" -j2
 dll=$ksp_build/vtoken-ksp.dll
 [ -f "$dll" ] || { not_ok "vtoken-ksp.dll was built"; finish; }
-exports=$(x86_64-w64-mingw32-objdump -p "$dll" | sed -n '/\[Ordinal\/Name Pointer\] Table/,/^$/p' | grep -o '\] [A-Za-z_].*' | cut -c3-)
+exports=$(x86_64-w64-mingw32-objdump -p "$dll" | sed -n '/\[Ordinal\/Name Pointer\] Table/,/^$/p' | grep -E '^\s*\[ *[0-9]+\] ' | awk '{print $NF}')
 if [ "$exports" = GetKeyStorageInterface ]; then ok "vtoken-ksp.dll exports only GetKeyStorageInterface"; else
   not_ok "vtoken-ksp.dll exports only GetKeyStorageInterface (exports: $(echo $exports))"
 fi
