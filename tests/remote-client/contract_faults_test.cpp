@@ -99,7 +99,7 @@ TEST_CASE("a slow signHash is sent once and times out") {
   CHECK_OK(client->SignHash(id, *sad, kOneHash, HashAlgo::Sha256, {SignAlgo::Kind::Ecdsa, {}}));
 }
 
-TEST_CASE("an injected status is a ServerError; safe calls recover by retrying") {
+TEST_CASE("an injected status is a ServerError, and safe calls recover by retrying") {
   VT_REQUIRE_SERVICE(svc);
   FaultGuard guard{svc};
   const Account a = svc->CreateAccount("status");
@@ -127,7 +127,7 @@ TEST_CASE("an injected status is a ServerError; safe calls recover by retrying")
   CHECK(KindOfResult(login) == CscErrorKind::ServerError);
 }
 
-TEST_CASE("a dropped connection is Unreachable; safe calls recover by retrying") {
+TEST_CASE("a dropped connection is Unreachable, and safe calls recover by retrying") {
   VT_REQUIRE_SERVICE(svc);
   FaultGuard guard{svc};
   const Account a = svc->CreateAccount("drop");
