@@ -137,7 +137,7 @@ check "register the provider in Wine's registry" sh -c "
   wine reg add '$providers\\UM' /v Image /t REG_SZ /d '$(winpath "$dll")' /f &&
   wine reg add '$providers\\UM\\00010001' /v Functions /t REG_MULTI_SZ /d KEY_STORAGE /f"
 
-export VTOKEN_AGENT_TCP_FILE VTOKEN_KSP_DLL VTOKEN_CERTSYNC VTOKEN_KSP_TEST_OUT VTOKEN_KSP_TEST_PIN VTOKEN_KSP_TEST_FOREIGN_CERT VTOKEN_KSP_LOG
+export VTOKEN_KSP_TEST_KEY VTOKEN_AGENT_TCP_FILE VTOKEN_KSP_DLL VTOKEN_CERTSYNC VTOKEN_KSP_TEST_OUT VTOKEN_KSP_TEST_PIN VTOKEN_KSP_TEST_FOREIGN_CERT VTOKEN_KSP_LOG
 VTOKEN_AGENT_TCP_FILE=$(winpath "$endpoint")
 VTOKEN_KSP_DLL=$(winpath "$dll")
 VTOKEN_CERTSYNC=$(winpath "$ksp_build/vtoken-certsync.exe")
@@ -147,9 +147,10 @@ VTOKEN_KSP_TEST_FOREIGN_CERT=$(winpath "$scratch/pki/foreign.der")
 VTOKEN_KSP_LOG=$scratch/ksp.log  # read by the DLL through the C runtime: a Unix path works under Wine
 VTOKEN_KSP_LOG=$(winpath "$VTOKEN_KSP_LOG")
 
-run_exe() {  # NAME: runs a Catch2 program, adds its "N passed, N failed" to ours
+run_exe() {  # NAME [ARGS]: runs a Catch2 program, adds its "N passed, N failed" to ours
   local name=$1 out=$scratch/$1.out
-  wine "$ksp_build/$name.exe" >"$out" 2>&1
+  shift
+  wine "$ksp_build/$name.exe" "$@" >"$out" 2>&1
   local rc=$? line
   tr -d '\r' <"$out" | grep -E '^(WINE GAP|ncrypt.dll routed)' | sed "s/^/# $name: /"
   line=$(tr -d '\r' <"$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
@@ -172,6 +173,13 @@ run_exe() {  # NAME: runs a Catch2 program, adds its "N passed, N failed" to our
 echo "# Windows tests under $(wine --version)"
 run_exe ksp-unit-tests
 run_exe ksp-wine-tests
+cer=$(ls "$scratch/out/"*_01.cer 2>/dev/null | head -n 1)
+if [ -n "$cer" ] && "$vtoken" token unplug ksp >/dev/null 2>&1; then
+  VTOKEN_KSP_TEST_KEY=$(basename "$cer" .cer | tr _ :) run_exe ksp-wine-tests "[unplugged]"
+  check "vtoken token plug" "$vtoken" token plug ksp
+else
+  not_ok "unplug the token for the unplugged-token test"
+fi
 
 # --- 6: OpenSSL verifies what the Windows side signed ---------------------------------
 raw_to_der() {  # RAW DER: CNG's r||s to the DER ECDSA-Sig-Value OpenSSL reads

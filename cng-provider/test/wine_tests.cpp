@@ -333,3 +333,16 @@ TEST_CASE("the loaded DLL: bad handles, flags, buffers and NULL pointers") {
   CHECK_NTE(t->FreeKey(s.prov, 0), NTE_INVALID_HANDLE);
   CHECK_NTE(t->FreeProvider(0), NTE_INVALID_HANDLE);
 }
+
+// Run by run-wine-tests.sh after `vtoken token unplug`: the key is gone.
+TEST_CASE("an unplugged token's keys are not listed and cannot be opened", "[.unplugged]") {
+  const std::wstring name = Env(L"VTOKEN_KSP_TEST_KEY");
+  REQUIRE(!name.empty());
+  CHECK(EnumeratedKeys().empty());
+  auto* t = LoadedTable();
+  NCRYPT_PROV_HANDLE p = 0;
+  NCRYPT_KEY_HANDLE k = 0;
+  REQUIRE_NTE(t->OpenProvider(&p, kProviderName, 0), ERROR_SUCCESS);
+  CHECK_NTE(t->OpenKey(p, &k, name.c_str(), 0, 0), NTE_BAD_KEYSET);
+  t->FreeProvider(p);
+}
