@@ -66,15 +66,24 @@ std::string StepText(const nlohmann::json& s) {
   return s.value("step", "") + ": " + t;
 }
 
-// The first place two runs of one scenario part, as text; empty if equal.
+// Where two runs of one scenario part (the first few differing steps), as
+// text; empty if equal.
 std::string FirstDifference(const nlohmann::json& a, const nlohmann::json& b) {
   const auto& sa = a["steps"];
   const auto& sb = b["steps"];
+  std::string out;
+  int shown = 0;
   for (std::size_t i = 0; i < std::max(sa.size(), sb.size()); ++i) {
     std::string ta = i < sa.size() ? StepText(sa[i]) : "(no step)";
     std::string tb = i < sb.size() ? StepText(sb[i]) : "(no step)";
-    if (ta != tb) return "step " + std::to_string(i + 1) + "\n      A: " + ta + "\n      B: " + tb;
+    if (ta == tb) continue;
+    if (++shown > 8) {
+      out += "\n    (more)";
+      break;
+    }
+    out += (out.empty() ? "step " : "\n    step ") + std::to_string(i + 1) + "\n      A: " + ta + "\n      B: " + tb;
   }
+  if (!out.empty()) return out;
   if (a.value("outcome", "") != b.value("outcome", ""))
     return "outcome\n      A: " + a.value("outcome", "") + "\n      B: " + b.value("outcome", "");
   return {};
