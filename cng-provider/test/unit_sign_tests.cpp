@@ -248,3 +248,13 @@ TEST_CASE("DER helpers") {
   wrapped.pop_back();
   CHECK_FALSE(EcPointXY(*p256, wrapped));
 }
+
+TEST_CASE("an agent that goes away: NTE_DEVICE_NOT_READY, and the next agent is found again") {
+  Signer s;
+  CHECK_NTE(s.Sign(s.ec, nullptr, std::vector<BYTE>(32, 1), 0), ERROR_SUCCESS);
+  UseNoAgent();
+  CHECK_NTE(s.Sign(s.ec, nullptr, std::vector<BYTE>(32, 1), 0), NTE_DEVICE_NOT_READY);
+  UseFakeAgent();  // a new agent: the login is gone with the old connection, the PIN property logs in again
+  CHECK_NTE(s.Sign(s.ec, nullptr, std::vector<BYTE>(32, 1), 0), ERROR_SUCCESS);
+  CHECK(Fake().Calls("login") == 1);
+}
