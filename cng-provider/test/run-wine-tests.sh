@@ -133,6 +133,10 @@ check "EC P-384 key 03 and its certificate" make_cert 03 EC:secp384r1 p384
 # The registration a real machine gets from BCryptRegisterProvider (README.md).
 # Wine's ncrypt.dll does not consult it; written so the router test shows that.
 providers='HKLM\SYSTEM\CurrentControlSet\Control\Cryptography\Providers\vtoken Key Storage Provider'
+check "vtoken-ksp-register.exe (BCryptRegisterProvider) succeeds" wine "$ksp_build/vtoken-ksp-register.exe"
+if ! wine reg query "$providers" >/dev/null 2>&1; then
+  echo "# WINE GAP: BCryptRegisterProvider is a stub in Wine (returns success, writes no registry keys); writing them with wine reg add"
+fi
 check "register the provider in Wine's registry" sh -c "
   wine reg add '$providers\\UM' /v Image /t REG_SZ /d '$(winpath "$dll")' /f &&
   wine reg add '$providers\\UM\\00010001' /v Functions /t REG_MULTI_SZ /d KEY_STORAGE /f"
