@@ -49,7 +49,7 @@ int wmain(int argc, wchar_t** argv) {
     auto unregister = Lookup<UnregisterFn>(bcrypt, "BCryptUnregisterProvider");
     if (!remove_context || !unregister) return 1;
     int rc = Report("BCryptRemoveContextFunctionProvider",
-                    remove_context(CRYPT_LOCAL, L"Default", kKeyStorageInterface, NCRYPT_KEY_STORAGE_ALGORITHM, kProvider));
+                    remove_context(CRYPT_LOCAL, nullptr, kKeyStorageInterface, NCRYPT_KEY_STORAGE_ALGORITHM, kProvider));
     return rc | Report("BCryptUnregisterProvider", unregister(kProvider));
   }
   auto register_provider = Lookup<RegisterFn>(bcrypt, "BCryptRegisterProvider");
@@ -62,6 +62,6 @@ int wmain(int argc, wchar_t** argv) {
   CRYPT_PROVIDER_REG provider{0, nullptr, &image, nullptr};
   int rc = Report("BCryptRegisterProvider", register_provider(kProvider, 0, &provider));
   return rc | Report("BCryptAddContextFunctionProvider",
-                     add_context(CRYPT_LOCAL, L"Default", kKeyStorageInterface, NCRYPT_KEY_STORAGE_ALGORITHM, kProvider,
+                     add_context(CRYPT_LOCAL, nullptr, kKeyStorageInterface, NCRYPT_KEY_STORAGE_ALGORITHM, kProvider,
                                  CRYPT_PRIORITY_BOTTOM));
 }
