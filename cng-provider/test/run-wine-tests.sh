@@ -6,7 +6,7 @@
 #   1. builds cng-provider/ with mingw-w64 (into $KSP_BUILD_DIR, default BUILD_DIR/cng-provider-mingw);
 #   2. checks that vtoken-ksp.dll exports GetKeyStorageInterface and nothing else;
 #   3. makes a private WINEPREFIX and XDG directories under a temp dir and starts
-#      vtokend there with the loopback TCP listener (agent.tcp_listen);
+#      vtokend there with the loopback TCP listener (vtokend --tcp-listen 127.0.0.1:0);
 #   4. creates an emulated token with RSA-2048, EC P-256 and EC P-384 keys and
 #      certificates (vtoken token create, pkcs11-tool, openssl);
 #   5. registers the provider in Wine's registry, runs ksp-unit-tests.exe (fake
@@ -80,15 +80,14 @@ fi
 mkdir -p "$scratch"/{run,data,config,out,pki}
 chmod 700 "$scratch/run"
 export XDG_RUNTIME_DIR=$scratch/run XDG_DATA_HOME=$scratch/data XDG_CONFIG_HOME=$scratch/config
-# The agent's own configuration file: the CLI and the module read the default one (none here).
-agent_conf=$scratch/agent.conf
-printf '[agent]\ntcp_listen = 127.0.0.1:0\nlog_level = debug\n' >"$agent_conf"
+
 export WINEPREFIX=$scratch/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 echo "# wineboot --init (private prefix $WINEPREFIX)"
 check "wineboot --init" wineboot --init
 wineserver -w
 
-VTOKEN_AGENT_LOG=$scratch/agent.log "$vtokend" --config "$agent_conf" >"$scratch/agent.out" 2>&1 &
+# --tcp-listen (or agent.tcp_listen in the configuration): loopback TCP, any free port.
+VTOKEN_AGENT_LOG=$scratch/agent.log "$vtokend" --tcp-listen 127.0.0.1:0 >"$scratch/agent.out" 2>&1 &
 agent_pid=$!
 endpoint=$XDG_RUNTIME_DIR/vtoken/agent-tcp.txt
 for _ in $(seq 100); do [ -s "$endpoint" ] && break; sleep 0.1; done
