@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -42,6 +43,39 @@ bool LoadExpected(const std::string& path, std::vector<Expected>& out) {
       return false;
     }
     out.push_back(e);
+  }
+  return true;
+}
+
+// "scenario ; step ; CKR_x ; result": what run B must have recorded where A
+// legitimately differs (vtoken's lockout, which SoftHSMv2 lacks).
+struct Required {
+  std::string scenario, step, rv, result;
+  int line = 0;
+};
+
+bool LoadRequired(const std::string& path, std::vector<Required>& out) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    return false;
+  }
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    line = Trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f;
+    for (std::size_t start = 0;;) {
+      const auto semi = line.find(';', start);
+      f.push_back(Trim(line.substr(start, semi == std::string::npos ? std::string::npos : semi - start)));
+      if (semi == std::string::npos) break;
+      start = semi + 1;
+    }
+    if (f.size() != 4 || f[0].empty() || f[1].empty() || f[2].empty()) {
+      std::fprintf(stderr, "%s:%d: expected 'scenario ; step ; CKR_x ; result'\n", path.c_str(), n);
+      return false;
+    }
+    out.push_back({f[0], f[1], f[2], f[3], n});
   }
   return true;
 }
@@ -91,10 +125,13 @@ std::string FirstDifference(const nlohmann::json& a, const nlohmann::json& b) {
 
 }  // namespace
 
-int Compare(const std::string& a_path, const std::string& b_path, const std::string& expected_file, bool verbose) {
+int Compare(const std::string& a_path, const std::string& b_path, const std::string& expected_file,
+            const std::string& required_file, bool verbose) {
   nlohmann::json a, b;
   std::vector<Expected> expected;
+  std::vector<Required> required;
   if (!Load(a_path, a) || !Load(b_path, b) || !LoadExpected(expected_file, expected)) return 2;
+  if (!required_file.empty() && !LoadRequired(required_file, required)) return 2;
   std::printf("A = %s (%s)\nB = %s (%s)\n", a_path.c_str(), a.value("module", "?").c_str(), b_path.c_str(),
               b.value("module", "?").c_str());
 
@@ -110,6 +147,7 @@ int Compare(const std::string& a_path, const std::string& b_path, const std::str
   }
   const nlohmann::json missing = {{"outcome", "not run"}, {"steps", nlohmann::json::array()}};
   int passed = 0, failed = 0, listed = 0;
+  std::set<std::string> failed_names;
   for (const auto& name : order) {
     const auto& sa = in_a.count(name) ? in_a[name] : missing;
     const auto& sb = in_b.count(name) ? in_b[name] : missing;
@@ -133,8 +171,27 @@ int Compare(const std::string& a_path, const std::string& b_path, const std::str
       if (verbose) std::printf("    at %s\n", diff.c_str());
     } else {
       ++failed;
+      failed_names.insert(name);
       std::printf("DIFFERS  %s at %s\n", name.c_str(), diff.c_str());
     }
+  }
+  std::map<std::string, int> broken;  // scenario -> unmet requirements in run B
+  for (const auto& r : required) {
+    bool met = false;
+    if (in_b.count(r.scenario))
+      for (const auto& st : in_b[r.scenario]["steps"])
+        met = met || (st.value("step", "") == r.step && st.value("rv", "") == r.rv && st.value("result", "") == r.result);
+    if (!met) {
+      ++broken[r.scenario];
+      std::printf("REQUIRED %s: B lacks '%s: %s %s' (%s:%d)\n", r.scenario.c_str(), r.step.c_str(), r.rv.c_str(),
+                  r.result.c_str(), required_file.c_str(), r.line);
+    }
+  }
+  for (const auto& [name, n] : broken) {
+    (void)n;
+    if (failed_names.count(name) || !in_b.count(name)) continue;  // already counted as failed
+    ++failed;
+    --passed;
   }
   for (const auto& e : expected)
     if (!e.used && !expected_file.empty())

@@ -2,7 +2,7 @@
 // compares two recorded runs.
 //   vtoken-conformance --module PATH [--label-prefix X] [--json out.json]
 //                      [--filter REGEX] [--skip NAME]... [--verbose] [--timeout SECONDS]
-//   vtoken-conformance --compare A.json B.json [--expected-differences FILE]
+//   vtoken-conformance --compare A.json B.json [--expected-differences FILE] [--required-b FILE]
 #include <dlfcn.h>
 #include <signal.h>
 #include <unistd.h>
@@ -130,7 +130,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: vtoken-conformance --module PATH [--label-prefix X] [--json OUT] [--filter REGEX]\n"
                "                          [--skip SCENARIO]... [--verbose] [--timeout SECONDS]\n"
-               "       vtoken-conformance --compare A.json B.json [--expected-differences FILE]\n");
+               "       vtoken-conformance --compare A.json B.json [--expected-differences FILE] [--required-b FILE]\n");
   return 2;
 }
 
@@ -139,7 +139,7 @@ int Usage() {
 
 int main(int argc, char** argv) {
   using namespace vtoken::conformance;
-  std::string module, json_out, filter, compare_a, compare_b, expected;
+  std::string module, json_out, filter, compare_a, compare_b, expected, required;
   std::vector<std::string> skip;
   RunConfig config;
   bool verbose = false;
@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
       else if (a == "--verbose" || a == "-v") verbose = true;
       else if (a == "--compare") compare_a = next(), compare_b = next();
       else if (a == "--expected-differences") expected = next();
+      else if (a == "--required-b") required = next();
       else return Usage();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "vtoken-conformance: %s\n", e.what());
@@ -170,7 +171,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vtoken-conformance: --label-prefix is limited to 12 characters\n");
     return 2;
   }
-  if (!compare_a.empty()) return Compare(compare_a, compare_b, expected, verbose);
+  if (!compare_a.empty()) return Compare(compare_a, compare_b, expected, required, verbose);
   if (module.empty()) return Usage();
   return RunModule(module, config, json_out, filter, skip, verbose, timeout);
 }

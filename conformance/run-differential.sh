@@ -83,7 +83,7 @@ else
   run_module vtoken "$vtoken_module" vt XDG_RUNTIME_DIR="$work/vt/run" XDG_DATA_HOME="$work/vt/data" \
     XDG_CONFIG_HOME="$work/vt/config" || ok=0
   other=vtoken
-  expected=(--expected-differences "$here/expected-differences.txt")
+  expected=(--expected-differences "$here/expected-differences.txt" --required-b "$here/required-b.txt")
 fi
 if [ ! -s "$work/softhsm.json" ] || [ ! -s "$work/$other.json" ]; then
   echo "conformance: a run produced no results; logs:" >&2
