@@ -133,20 +133,19 @@ TEST_CASE("fake agent: slots and tokens from the snapshot") {
   CHECK(t.f->C_CloseSession(h) == CKR_SESSION_HANDLE_INVALID);
 }
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-TEST_CASE("fake agent: C_GetSlotInfo answers from memory in under a microsecond") {
+// (Its cost in ns is measured by bench/, not asserted here.)
+TEST_CASE("fake agent: slot and token info answer from memory, with no round trip") {
   WithFakeAgent t;
   CK_SLOT_INFO si;
+  CK_TOKEN_INFO ti;
   REQUIRE(t.f->C_GetSlotInfo(1, &si) == CKR_OK);
-  constexpr int kCalls = 200000;
-  const auto start = Clock::now();
-  for (int i = 0; i < kCalls; ++i) t.f->C_GetSlotInfo(1, &si);
-  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - start).count() / kCalls;
-  INFO("C_GetSlotInfo: " << ns << " ns per call");
-  CHECK(ns < 1000.0);
-  CHECK(t.agent.Count("slots") == 1);  // no round trips
+  const int requests_before = t.agent.Count("slots");
+  for (int i = 0; i < 10000; ++i) {
+    REQUIRE(t.f->C_GetSlotInfo(1, &si) == CKR_OK);
+    REQUIRE(t.f->C_GetTokenInfo(1, &ti) == CKR_OK);
+  }
+  CHECK(t.agent.Count("slots") == requests_before);
 }
-#endif
 
 TEST_CASE("fake agent: session states and login rules") {
   WithFakeAgent t;
@@ -537,7 +536,8 @@ TEST_CASE("fake agent: a crashed agent gives errors, not hangs, and the module r
   CHECK((rv == CKR_DEVICE_REMOVED || rv == CKR_KEY_HANDLE_INVALID));
   CK_ULONG n = 0;
   CHECK(t.f->C_GetSlotList(CK_FALSE, nullptr, &n) == CKR_DEVICE_ERROR);
-  CHECK(Clock::now() - start < std::chrono::seconds(1));
+  // Not a timing: a hang would wait out the 30 s agent timeout.
+  CHECK(Clock::now() - start < std::chrono::seconds(10));
   CHECK(t.State(h) == CKS_RW_PUBLIC_SESSION);  // logins belonged to the lost connection
   t.agent.Restart();
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // reconnect attempts are rate-limited
@@ -565,12 +565,10 @@ TEST_CASE("fake agent: two sessions sign in parallel over the one connection") {
     if (t.f->C_SignInit(h, &m, priv) != CKR_OK) return CKR_GENERAL_ERROR;
     return t.f->C_Sign(h, data, 1, sig, &len);
   };
-  const auto start = Clock::now();
   auto a = std::async(std::launch::async, sign, h1);
   auto b = std::async(std::launch::async, sign, h2);
   CHECK(a.get() == CKR_OK);
   CHECK(b.get() == CKR_OK);
-  CHECK(Clock::now() - start < std::chrono::milliseconds(750));
   CHECK(t.agent.max_parallel_signs() == 2);
 }
 
