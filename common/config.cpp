@@ -28,6 +28,7 @@ constexpr Key kSchema[] = {
     {"agent.program", Kind::kPath, ""},             // vtokend to start on demand; empty = next to the module, then the installed one
     {"agent.autostart", Kind::kBool, "true"},       // module starts vtokend when none answers
     {"agent.socket", Kind::kPath, ""},              // empty = $XDG_RUNTIME_DIR/vtoken/agent.sock
+    {"agent.tcp_listen", Kind::kString, ""},        // loopback TCP for Wine/Windows clients: PORT or 127.0.0.1:PORT; empty = off
     {"agent.idle_exit_seconds", Kind::kInt, "0", 0, 86400 * 365},  // 0 = never exit when idle
     {"agent.timeout_ms", Kind::kInt, "30000", 100, 3600000},      // module: wait this long for any agent reply (prompts included)
     {"agent.log_level", Kind::kString, "info"},     // error | warning | info | debug

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // agent.tcp_listen is read if the schema has it (GetString gives "" otherwise).
+  // --tcp-listen wins over the config file's agent.tcp_listen.
   if (tcp_option.empty()) tcp_option = config->GetString("agent.tcp_listen");
   std::unique_ptr<TcpListener> tcp;
   if (!tcp_option.empty()) {

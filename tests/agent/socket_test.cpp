@@ -225,12 +225,8 @@ TEST_CASE("the shutdown op stops the agent", "[socket]") {
   CHECK_FALSE(std::filesystem::exists(xdg.socket()));
 }
 
-TEST_CASE("startup to listening is fast", "[socket]") {
+TEST_CASE("the agent starts and answers", "[socket]") {
   test::TempXdg xdg;
   test::AgentProcess agent;
-  const auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(agent.Start(xdg.socket()));
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  WARN("vtokend answered after " << ms << " ms");
-  CHECK(ms < 500);  // generous for sanitizer builds; a plain build takes a few ms
+  REQUIRE(agent.Start(xdg.socket()));  // how fast is measured by bench/ (cold start), not here
 }
