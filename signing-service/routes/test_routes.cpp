@@ -82,6 +82,9 @@ bool ApplyFault(FaultSwitch& f, const httplib::Request& req, httplib::Response& 
   }
   if (status) {
     SendError(res, {status, "temporarily_unavailable", "Injected fault"});
+    // The request body is still unread (this runs before routing): close the
+    // connection, or the body would be parsed as the next request.
+    res.set_header("Connection", "close");
     return true;
   }
   return false;

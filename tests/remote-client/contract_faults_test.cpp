@@ -235,13 +235,11 @@ TEST_CASE("calls from several threads share one client") {
   CHECK(ok == 20);
 }
 
-// Service bug (signing-service/http_server.cpp): the fault switch answers in
-// httplib's pre-routing handler, before the request body is read, and keeps
-// the connection open; the unread body is then parsed as the next request on
-// that keep-alive connection, so the next real call gets 400 "Malformed
-// request". The client works around it (no reuse after a 5xx); this test
-// talks to the service with plain reuse to show the bug until it is fixed.
-TEST_CASE("service bug: an injected status leaves the request body on a kept-alive connection", "[!mayfail]") {
+// Regression: an injected status used to be answered before the request
+// body was read while the connection stayed open, so the unread body was
+// parsed as the next request on that keep-alive connection. This talks to the
+// service with plain reuse (no client-side workaround) to prove it is fixed.
+TEST_CASE("an injected status does not leave the request body on a kept-alive connection") {
   VT_REQUIRE_SERVICE(svc);
   FaultGuard guard{svc};
   auto transport = svc->Transport({.fresh_connection_after_5xx = false});
