@@ -70,6 +70,7 @@ Result<void> Provider::ApplySnapshot(const wire::Json& message) {
     objects.Drop(slot);
   }
   for (auto [slot, generation] : change.generations) objects.NoteGeneration(slot, generation);
+  slots.Publish(change.events);
   return {};
 }
 
@@ -161,8 +162,11 @@ Result<void> Initialize(CK_VOID_PTR pInitArgs) {
     if (callbacks != 0 && callbacks != 4) return Fail(CKR_ARGUMENTS_BAD, "give all four mutex callbacks or none");
     // With or without CKF_OS_LOCKING_OK we use our own (OS) locks, which the
     // spec allows; application callbacks are never needed.
-    if (args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS)
-      return Fail(CKR_NEED_TO_CREATE_THREADS, "the module needs a thread to read agent events");
+    // CKF_LIBRARY_CANT_CREATE_OS_THREADS is accepted, and the agent reader
+    // thread still runs: GnuTLS passes the flag (with CKF_OS_LOCKING_OK) to
+    // every module it loads, so refusing it shut out p11tool, gnutls-cli and
+    // every GnuTLS application. The thread never calls into the application;
+    // C_Finalize joins it and a forked child does not inherit it.
   }
   std::lock_guard lock(g_global->mutex);
   if (g_global->provider) return Fail(CKR_CRYPTOKI_ALREADY_INITIALIZED, "already initialized");

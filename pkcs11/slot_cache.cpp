@@ -84,7 +84,7 @@ Result<SnapshotChange> SlotCache::Apply(const wire::Json& message) {
   std::sort(fresh.begin(), fresh.end(), [](const SlotEntry& a, const SlotEntry& b) { return a.id < b.id; });
 
   SnapshotChange change;
-  std::vector<CK_SLOT_ID> events;
+  std::vector<CK_SLOT_ID>& events = change.events;
   {
     std::unique_lock lock(mutex_);
     std::map<CK_SLOT_ID, const SlotEntry*> old;
@@ -105,13 +105,15 @@ Result<SnapshotChange> SlotCache::Apply(const wire::Json& message) {
     slots_ = std::move(fresh);
     has_snapshot_ = true;
   }
-  if (!events.empty()) {
-    std::lock_guard lock(event_mutex_);
-    for (CK_SLOT_ID id : events)
-      if (std::find(events_.begin(), events_.end(), id) == events_.end()) events_.push_back(id);
-    event_cv_.notify_all();
-  }
   return change;
+}
+
+void SlotCache::Publish(const std::vector<CK_SLOT_ID>& events) {
+  if (events.empty()) return;
+  std::lock_guard lock(event_mutex_);
+  for (CK_SLOT_ID id : events)
+    if (std::find(events_.begin(), events_.end(), id) == events_.end()) events_.push_back(id);
+  event_cv_.notify_all();
 }
 
 bool SlotCache::has_snapshot() const {

@@ -32,6 +32,7 @@ struct SlotEntry {
 struct SnapshotChange {
   std::vector<CK_SLOT_ID> gone;  // token removed or replaced: sessions, logins, objects die
   std::vector<std::pair<CK_SLOT_ID, std::uint64_t>> generations;  // present slots
+  std::vector<CK_SLOT_ID> events;  // presence flipped: for C_WaitForSlotEvent, see Publish
 };
 
 // One `slots` array entry into a SlotEntry (blank-padded fields).
@@ -40,7 +41,10 @@ Result<SlotEntry> ParseSlot(const wire::Json& j);
 class SlotCache {
  public:
   // Replaces the snapshot with the `slots` field of a reply or event.
+  // Does not raise slot events: the caller first kills what the change
+  // ended, then calls Publish, so a woken waiter sees the new state whole.
   Result<SnapshotChange> Apply(const wire::Json& message);
+  void Publish(const std::vector<CK_SLOT_ID>& events);
   bool has_snapshot() const;
 
   std::vector<CK_SLOT_ID> List(bool token_present) const;

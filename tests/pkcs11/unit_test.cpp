@@ -275,18 +275,24 @@ TEST_CASE("slot snapshots queue presence events and report removed tokens") {
                                                               {"generation", 1u},
                                                               {"token", {{"serial", serial}}}}})}};
   };
-  REQUIRE(cache.Apply(snapshot(true, "a")));
-  CHECK_FALSE(cache.TakeEvent());  // the first snapshot is not an event
+  auto first = cache.Apply(snapshot(true, "a"));
+  REQUIRE(first);
+  CHECK(first->events.empty());  // the first snapshot is not an event
   auto change = cache.Apply(snapshot(false, "a"));
   REQUIRE(change);
   CHECK(change->gone == std::vector<CK_SLOT_ID>{1});
+  CHECK_FALSE(cache.TakeEvent());  // nothing is raised before Publish
+  cache.Publish(change->events);
+  cache.Publish(change->events);  // queued once
   CHECK(cache.TakeEvent() == std::optional<CK_SLOT_ID>(1));
   CHECK_FALSE(cache.TakeEvent());
   CHECK(cache.List(true).empty());
   CHECK(cache.List(false).size() == 1);
   CHECK(cache.Token(1).error().rv == CKR_TOKEN_NOT_PRESENT);
   CHECK(cache.Get(99).error().rv == CKR_SLOT_ID_INVALID);
-  REQUIRE(cache.Apply(snapshot(true, "b")));
+  auto back = cache.Apply(snapshot(true, "b"));
+  REQUIRE(back);
+  cache.Publish(back->events);
   CHECK(cache.TakeEvent() == std::optional<CK_SLOT_ID>(1));
   auto replaced = cache.Apply(snapshot(true, "c"));  // another token in the same slot
   CHECK(replaced->gone == std::vector<CK_SLOT_ID>{1});
