@@ -87,31 +87,66 @@ Result<void> RunOperation(Session& s, F&& body) {
   return {};
 }
 
-Result<void> Feed(ossl::MdCtx& md, wire::Bytes& buffer, std::span<const std::uint8_t> data) {
-  if (md) {
-    if (!data.empty() && EVP_DigestUpdate(md.get(), data.data(), data.size()) != 1)
+Result<void> Feed(MultipartInput& in, std::span<const std::uint8_t> data) {
+  if (in.md) {
+    if (!data.empty() && EVP_DigestUpdate(in.md.get(), data.data(), data.size()) != 1)
       return Fail(CKR_FUNCTION_FAILED, "EVP_DigestUpdate failed");
     return {};
   }
-  if (buffer.size() + data.size() > kMaxBufferedInput) return Fail(CKR_DATA_LEN_RANGE, "input too long");
-  buffer.insert(buffer.end(), data.begin(), data.end());
+  if (in.buffer.size() + data.size() > kMaxBufferedInput) return Fail(CKR_DATA_LEN_RANGE, "input too long");
+  in.buffer.insert(in.buffer.end(), data.begin(), data.end());
+  return {};
+}
+
+// C_SignUpdate, C_VerifyUpdate and C_DigestUpdate: one more part of the input.
+template <class Op>
+Result<void> UpdateOperation(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
+  auto [p, s] = VT_TRY(EnterSession(hSession));
+  return RunOperation<Op>(*s, [&](Op& op) -> Result<bool> {
+    auto data = VT_TRY(InputBytes(pPart, ulPartLen, "pPart"));
+    op.multipart = true;
+    VT_CHECK(Feed(op, data));
+    return false;
+  });
+}
+
+// The start of C_SignInit and C_VerifyInit: a usable key for the mechanism.
+Result<std::shared_ptr<const Object>> KeyForOperation(Provider& p, Session& s, const MechanismChoice& choice,
+                                                      CK_OBJECT_HANDLE hKey, bool verify) {
+  {
+    std::lock_guard lock(s.mutex);
+    if (!std::holds_alternative<std::monostate>(s.op)) return Fail(CKR_OPERATION_ACTIVE, "another operation is active");
+  }
+  auto key = VT_TRY(p.objects.Get(s.slot, hKey, CKR_KEY_HANDLE_INVALID));
+  VT_CHECK(CheckKey(*key, *choice.spec, verify, verify ? CKA_VERIFY : CKA_SIGN));
+  return key;
+}
+
+Result<void> SetUpMechanism(SignatureMechanism& op, const MechanismChoice& choice, const Object& key) {
+  op.mechanism = choice.spec->type;
+  op.raw = choice.spec->raw;
+  op.hash = choice.spec->hash;
+  op.pss = choice.pss;
+  op.shape = VT_TRY(ShapeOf(key));
+  VT_CHECK(CheckPssSalt(op.pss, op.shape));
+  if (op.hash != 0) op.md = VT_TRY(NewDigest(op.hash));
   return {};
 }
 
 // What the raw mechanism works on: DigestInfo or hash for hashing
 // mechanisms, the buffered input (checked) for raw ones.
-Result<wire::Bytes> ToBeSigned(CK_MECHANISM_TYPE raw, CK_MECHANISM_TYPE hash, const std::optional<PssParams>& pss,
-                               const KeyShape& shape, ossl::MdCtx& md, wire::Bytes& buffer) {
-  if (hash != 0) {
-    wire::Bytes digest = VT_TRY(FinishDigest(md.get()));
-    return raw == CKM_RSA_PKCS ? DigestInfo(hash, digest) : digest;
+Result<wire::Bytes> ToBeSigned(SignatureMechanism& op) {
+  if (op.hash != 0) {
+    wire::Bytes digest = VT_TRY(FinishDigest(op.md.get()));
+    return op.raw == CKM_RSA_PKCS ? DigestInfo(op.hash, digest) : digest;
   }
-  if (raw == CKM_RSA_PKCS && buffer.size() + 11 > shape.signature_length)
+  if (op.raw == CKM_RSA_PKCS && op.buffer.size() + 11 > op.shape.signature_length)
     return Fail(CKR_DATA_LEN_RANGE, "input longer than k-11 bytes");
-  if (raw == CKM_RSA_PKCS_PSS && buffer.size() != DigestLength(pss->hash))
+  if (op.raw == CKM_RSA_PKCS_PSS && op.buffer.size() != DigestLength(op.pss->hash))
     return Fail(CKR_DATA_LEN_RANGE, "PSS input must be a hash of the PSS hash's size");
-  if (raw == CKM_ECDSA && (buffer.empty() || buffer.size() > 1024)) return Fail(CKR_DATA_LEN_RANGE, "ECDSA input must be a hash");
-  return std::move(buffer);
+  if (op.raw == CKM_ECDSA && (op.buffer.empty() || op.buffer.size() > 1024))
+    return Fail(CKR_DATA_LEN_RANGE, "ECDSA input must be a hash");
+  return std::move(op.buffer);
 }
 
 wire::Json PssJson(const PssParams& pss) {
@@ -121,7 +156,7 @@ wire::Json PssJson(const PssParams& pss) {
 Result<bool> FinishSign(Provider& p, Session& s, SignOperation& op, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
   if (op.needs_context_login && !op.context_logged_in)
     return Fail(CKR_USER_NOT_LOGGED_IN, "this key needs C_Login(CKU_CONTEXT_SPECIFIC) before each signature");
-  wire::Bytes tbs = VT_TRY(ToBeSigned(op.raw, op.hash, op.pss, op.shape, op.md, op.buffer));
+  wire::Bytes tbs = VT_TRY(ToBeSigned(op));
   wire::Json request{{"op", "sign"},
                      {"slot_id", s.slot},
                      {"oid", op.key->oid},
@@ -137,7 +172,7 @@ Result<bool> FinishSign(Provider& p, Session& s, SignOperation& op, CK_BYTE_PTR 
 }
 
 Result<bool> FinishVerify(VerifyOperation& op, std::span<const std::uint8_t> signature) {
-  wire::Bytes tbs = VT_TRY(ToBeSigned(op.raw, op.hash, op.pss, op.shape, op.md, op.buffer));
+  wire::Bytes tbs = VT_TRY(ToBeSigned(op));
   VT_CHECK(VerifyRaw(op.public_key.get(), op.raw, op.pss, tbs, signature, op.shape.signature_length));
   return true;
 }
@@ -176,21 +211,10 @@ Result<bool> FinishDecrypt(Provider& p, Session& s, DecryptOperation& op, std::s
 Result<void> SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
   auto [p, s] = VT_TRY(EnterSession(hSession));
   auto choice = VT_TRY(CheckMechanism(pMechanism, CKF_SIGN));
-  {
-    std::lock_guard lock(s->mutex);
-    if (!std::holds_alternative<std::monostate>(s->op)) return Fail(CKR_OPERATION_ACTIVE, "another operation is active");
-  }
-  auto key = VT_TRY(p->objects.Get(s->slot, hKey, CKR_KEY_HANDLE_INVALID));
-  VT_CHECK(CheckKey(*key, *choice.spec, false, CKA_SIGN));
+  auto key = VT_TRY(KeyForOperation(*p, *s, choice, hKey, false));
   if (key->IsPrivate() && !UserLoggedIn(*p, s->slot)) return Fail(CKR_USER_NOT_LOGGED_IN, "signing needs a user login");
   SignOperation op;
-  op.mechanism = choice.spec->type;
-  op.raw = choice.spec->raw;
-  op.hash = choice.spec->hash;
-  op.pss = choice.pss;
-  op.shape = VT_TRY(ShapeOf(*key));
-  VT_CHECK(CheckPssSalt(op.pss, op.shape));
-  if (op.hash != 0) op.md = VT_TRY(NewDigest(op.hash));
+  VT_CHECK(SetUpMechanism(op, choice, *key));
   op.needs_context_login = key->Bool(CKA_ALWAYS_AUTHENTICATE, false);
   op.key = std::move(key);
   return StartOperation(*s, std::move(op));
@@ -203,19 +227,13 @@ Result<void> Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulData
     if (op.multipart) return Fail(CKR_OPERATION_ACTIVE, "C_SignUpdate was used; finish with C_SignFinal");
     auto data = VT_TRY(InputBytes(pData, ulDataLen, "pData"));
     if (VT_TRY(CheckOutput(op.shape.signature_length, pSignature, pulSignatureLen)) == Output::kLengthQuery) return false;
-    VT_CHECK(Feed(op.md, op.buffer, data));
+    VT_CHECK(Feed(op, data));
     return FinishSign(*p, *s, op, pSignature, pulSignatureLen);
   });
 }
 
 Result<void> SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-  auto [p, s] = VT_TRY(EnterSession(hSession));
-  return RunOperation<SignOperation>(*s, [&](SignOperation& op) -> Result<bool> {
-    auto data = VT_TRY(InputBytes(pPart, ulPartLen, "pPart"));
-    op.multipart = true;
-    VT_CHECK(Feed(op.md, op.buffer, data));
-    return false;
-  });
+  return UpdateOperation<SignOperation>(hSession, pPart, ulPartLen);
 }
 
 Result<void> SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
@@ -231,21 +249,10 @@ Result<void> SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_UL
 Result<void> VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
   auto [p, s] = VT_TRY(EnterSession(hSession));
   auto choice = VT_TRY(CheckMechanism(pMechanism, CKF_VERIFY));
-  {
-    std::lock_guard lock(s->mutex);
-    if (!std::holds_alternative<std::monostate>(s->op)) return Fail(CKR_OPERATION_ACTIVE, "another operation is active");
-  }
-  auto key = VT_TRY(p->objects.Get(s->slot, hKey, CKR_KEY_HANDLE_INVALID));
-  VT_CHECK(CheckKey(*key, *choice.spec, true, CKA_VERIFY));
+  auto key = VT_TRY(KeyForOperation(*p, *s, choice, hKey, true));
   VerifyOperation op;
-  op.mechanism = choice.spec->type;
-  op.raw = choice.spec->raw;
-  op.hash = choice.spec->hash;
-  op.pss = choice.pss;
-  op.shape = VT_TRY(ShapeOf(*key));
-  VT_CHECK(CheckPssSalt(op.pss, op.shape));
+  VT_CHECK(SetUpMechanism(op, choice, *key));
   op.public_key = VT_TRY(PublicKeyOf(*key));
-  if (op.hash != 0) op.md = VT_TRY(NewDigest(op.hash));
   return StartOperation(*s, std::move(op));
 }
 
@@ -257,19 +264,13 @@ Result<void> Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDa
     auto data = VT_TRY(InputBytes(pData, ulDataLen, "pData"));
     auto signature = VT_TRY(InputBytes(pSignature, ulSignatureLen, "pSignature"));
     if (pSignature == nullptr) return Fail(CKR_ARGUMENTS_BAD, "pSignature is NULL");
-    VT_CHECK(Feed(op.md, op.buffer, data));
+    VT_CHECK(Feed(op, data));
     return FinishVerify(op, signature);
   });
 }
 
 Result<void> VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-  auto [p, s] = VT_TRY(EnterSession(hSession));
-  return RunOperation<VerifyOperation>(*s, [&](VerifyOperation& op) -> Result<bool> {
-    auto data = VT_TRY(InputBytes(pPart, ulPartLen, "pPart"));
-    op.multipart = true;
-    VT_CHECK(Feed(op.md, op.buffer, data));
-    return false;
-  });
+  return UpdateOperation<VerifyOperation>(hSession, pPart, ulPartLen);
 }
 
 Result<void> VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
@@ -298,22 +299,14 @@ Result<void> Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDa
     if (op.multipart) return Fail(CKR_OPERATION_ACTIVE, "C_DigestUpdate was used; finish with C_DigestFinal");
     auto data = VT_TRY(InputBytes(pData, ulDataLen, "pData"));
     if (VT_TRY(CheckOutput(DigestLength(op.hash), pDigest, pulDigestLen)) == Output::kLengthQuery) return false;
-    wire::Bytes none;
-    VT_CHECK(Feed(op.md, none, data));
+    VT_CHECK(Feed(op, data));
     VT_TRY(CopyOutput(VT_TRY(FinishDigest(op.md.get())), pDigest, pulDigestLen));
     return true;
   });
 }
 
 Result<void> DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-  auto [p, s] = VT_TRY(EnterSession(hSession));
-  return RunOperation<DigestOperation>(*s, [&](DigestOperation& op) -> Result<bool> {
-    auto data = VT_TRY(InputBytes(pPart, ulPartLen, "pPart"));
-    op.multipart = true;
-    wire::Bytes none;
-    VT_CHECK(Feed(op.md, none, data));
-    return false;
-  });
+  return UpdateOperation<DigestOperation>(hSession, pPart, ulPartLen);
 }
 
 Result<void> DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen) {

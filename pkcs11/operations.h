@@ -24,36 +24,36 @@ struct FindOperation {
   std::size_t next = 0;
 };
 
-struct SignOperation {
+// The input of a sign, verify or digest operation: hashing mechanisms feed
+// `md`, raw ones buffer it (capped by kMaxBufferedInput).
+struct MultipartInput {
+  ossl::MdCtx md;
+  wire::Bytes buffer;
+  bool multipart = false;  // C_*Update was used: only C_*Final may end it
+};
+
+// What sign and verify share: the mechanism as the application asked for it
+// and the raw one that is performed on the hash.
+struct SignatureMechanism : MultipartInput {
   CK_MECHANISM_TYPE mechanism = 0;  // as the application asked
-  CK_MECHANISM_TYPE raw = 0;        // what the agent does
+  CK_MECHANISM_TYPE raw = 0;        // what the agent (or local verification) does
   CK_MECHANISM_TYPE hash = 0;       // 0 for raw mechanisms
   std::optional<PssParams> pss;
-  std::shared_ptr<const Object> key;
   KeyShape shape;
-  ossl::MdCtx md;      // hashing mechanisms
-  wire::Bytes buffer;  // raw mechanisms
-  bool multipart = false;
+};
+
+struct SignOperation : SignatureMechanism {
+  std::shared_ptr<const Object> key;
   bool needs_context_login = false;
   bool context_logged_in = false;
 };
 
-struct VerifyOperation {
-  CK_MECHANISM_TYPE mechanism = 0;
-  CK_MECHANISM_TYPE raw = 0;
-  CK_MECHANISM_TYPE hash = 0;
-  std::optional<PssParams> pss;
+struct VerifyOperation : SignatureMechanism {
   ossl::PKey public_key;
-  KeyShape shape;
-  ossl::MdCtx md;
-  wire::Bytes buffer;
-  bool multipart = false;
 };
 
-struct DigestOperation {
+struct DigestOperation : MultipartInput {
   CK_MECHANISM_TYPE hash = 0;
-  ossl::MdCtx md;
-  bool multipart = false;
 };
 
 struct DecryptOperation {
