@@ -1,10 +1,13 @@
 #include "pkcs11/agent_client.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <fstream>
 
@@ -15,6 +18,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kRetryInterval = std::chrono::milliseconds(1000);
+// How long callers keep the socket's read side after the last reply before
+// the background reader takes it back for events: long enough that a thread
+// signing in a loop never has to wake it, short enough that an idle
+// application still sees events at once.
+constexpr auto kLinger = std::chrono::milliseconds(5);
+constexpr std::size_t kReadChunk = 64 * 1024;
 
 Result<int> TryConnect(const std::filesystem::path& socket_path) {
   sockaddr_un addr{};
@@ -109,11 +118,11 @@ Result<bool> AgentClient::EnsureConnected() {
   if (connected_.load(std::memory_order_acquire)) return false;
   if (failed_before_ && Clock::now() - last_failure_ < kRetryInterval)
     return Fail(CKR_DEVICE_ERROR, "agent unreachable (next attempt within a second)");
-  // The previous reader has ended (it cleared connected_ on its way out).
-  if (reader_.joinable()) reader_.join();
-  {
-    std::lock_guard write_lock(write_mutex_);
-    if (int old = fd_.exchange(-1); old >= 0) ::close(old);
+  // The previous connection has ended (connected_ was cleared when it did).
+  CloseSocket();
+  if (wake_fd_ < 0) {
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0) return Fail(CKR_HOST_MEMORY, std::string("eventfd: ") + std::strerror(errno));
   }
   auto fd = Connect();
   if (fd) {
@@ -137,40 +146,86 @@ Result<bool> AgentClient::EnsureConnected() {
   }
   {
     std::lock_guard pending_lock(pending_mutex_);
+    in_ = wire::FrameReader();
     connected_.store(true, std::memory_order_release);
     current_epoch_ = epoch;
+    last_wait_end_ = Clock::now();
   }
-  reader_ = std::thread([this, f = *fd, epoch] { ReaderLoop(f, epoch); });
+  reader_ = std::thread([this, f = *fd, epoch] { BackgroundReader(f, epoch); });
   Log(LogLevel::kInfo, "connected to agent at " + options_.socket.string());
   return true;
 }
 
+void AgentClient::CloseSocket() {
+  if (reader_.joinable()) reader_.join();
+  {
+    // A caller may still be leaving the read side of the dead connection.
+    std::unique_lock lock(pending_mutex_);
+    reply_cv_.wait(lock, [&] { return !reading_; });
+  }
+  std::lock_guard write_lock(write_mutex_);
+  if (int old = fd_.exchange(-1); old >= 0) ::close(old);
+}
+
 void AgentClient::Complete(const std::shared_ptr<Pending>& p, Result<wire::Json> reply) {
-  std::lock_guard lock(p->mutex);
   p->reply = std::move(reply);
   p->done = true;
-  p->cv.notify_all();
 }
 
 void AgentClient::FailAllPending(const std::string& why) {
-  std::map<std::uint64_t, std::shared_ptr<Pending>> failed;
-  {
-    std::lock_guard lock(pending_mutex_);
-    connected_.store(false, std::memory_order_release);
-    failed.swap(pending_);
-  }
-  for (auto& [id, p] : failed) Complete(p, Fail(CKR_DEVICE_ERROR, why));
+  std::lock_guard lock(pending_mutex_);
+  connected_.store(false, std::memory_order_release);
+  for (auto& [id, p] : pending_) Complete(p, Fail(CKR_DEVICE_ERROR, why));
+  pending_.clear();
+  reply_cv_.notify_all();
+  reader_cv_.notify_all();
 }
 
-void AgentClient::ReaderLoop(int fd, std::uint64_t epoch) {
+void AgentClient::ConnectionLost(int fd, const std::string& why) {
+  if (!shutdown_.load() && !why.empty()) Log(LogLevel::kWarning, "agent connection: " + why);
+  ::shutdown(fd, SHUT_RDWR);
+  FailAllPending(shutdown_.load() ? "module is finalizing" : "agent connection lost");
+  try {
+    listener_->OnDisconnected();
+  } catch (...) {
+    // Nothing may escape into the host process.
+  }
+}
+
+bool AgentClient::ReadableBy(std::uint64_t epoch) const {
+  return connected_.load(std::memory_order_acquire) && current_epoch_ == epoch && !shutdown_.load();
+}
+
+AgentClient::ReadResult AgentClient::ReadOnce(int fd, int timeout_ms, bool background) {
+  pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  const int n = ::poll(fds, background ? 2 : 1, timeout_ms);
+  if (n < 0 && errno != EINTR) {
+    ConnectionLost(fd, std::string("poll: ") + std::strerror(errno));
+    return ReadResult::kClosed;
+  }
+  if (n <= 0) return ReadResult::kMore;
+  if (background && fds[1].revents) {
+    std::uint64_t count;
+    [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
+  }
+  if (!fds[0].revents) return ReadResult::kMore;
+  std::array<std::uint8_t, kReadChunk> buffer;
+  const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return ReadResult::kMore;
+  if (got <= 0) {
+    ConnectionLost(fd, got == 0 ? "" : std::string("read: ") + std::strerror(errno));
+    return ReadResult::kClosed;
+  }
+  in_.Feed({buffer.data(), static_cast<std::size_t>(got)});
+  WipeMemory(buffer.data(), static_cast<std::size_t>(got));  // replies may carry plaintext
   try {
     for (;;) {
-      auto frame = wire::ReadFrame(fd);
+      auto frame = in_.Next();
       if (!frame) {
-        if (!shutdown_.load()) Log(LogLevel::kWarning, "agent connection: " + Describe(frame.error()));
-        break;
+        ConnectionLost(fd, "bad frame from agent: " + Describe(frame.error()));
+        return ReadResult::kClosed;
       }
-      if (!*frame) break;  // clean end of stream
+      if (!*frame) return ReadResult::kMore;
       wire::Json& m = **frame;
       if (m.contains("event")) {
         try {
@@ -182,33 +237,90 @@ void AgentClient::ReaderLoop(int fd, std::uint64_t epoch) {
       }
       auto id = wire::GetUint(m, "id");
       if (!id) continue;
-      std::shared_ptr<Pending> p;
-      {
-        std::lock_guard lock(pending_mutex_);
-        auto it = pending_.find(*id);
-        if (it == pending_.end()) continue;  // timed out meanwhile
-        p = std::move(it->second);
-        pending_.erase(it);
-      }
+      std::lock_guard lock(pending_mutex_);
+      auto it = pending_.find(*id);
+      if (it == pending_.end()) continue;  // timed out meanwhile
       auto ok = wire::GetBool(m, "ok");
       if (ok && *ok) {
-        Complete(p, std::move(m));
+        Complete(it->second, std::move(m));
       } else {
         Error e = wire::ErrorFromReply(m);
         if (e.message.empty()) e.message = "agent refused the request";
-        Complete(p, std::unexpected(std::move(e)));
+        Complete(it->second, std::unexpected(std::move(e)));
       }
+      pending_.erase(it);
+      reply_cv_.notify_all();
     }
   } catch (...) {
-    // Nothing may escape a thread of the host process.
+    // Nothing may escape into the host process (allocation failures).
+    ConnectionLost(fd, "cannot read the agent's reply");
+    return ReadResult::kClosed;
   }
-  ::shutdown(fd, SHUT_RDWR);
-  FailAllPending(shutdown_.load() ? "module is finalizing" : "agent connection lost");
-  try {
-    listener_->OnDisconnected();
-  } catch (...) {
+}
+
+void AgentClient::BackgroundReader(int fd, std::uint64_t epoch) {
+  std::unique_lock lock(pending_mutex_);
+  for (;;) {
+    if (!ReadableBy(epoch)) return;
+    // Callers read for themselves while any is waiting; take the socket only
+    // after they have been gone for kLinger.
+    const auto quiet_until = last_wait_end_ + kLinger;
+    if (reading_ || waiting_ > 0) {
+      reader_cv_.wait(lock);
+      continue;
+    }
+    if (Clock::now() < quiet_until) {
+      reader_cv_.wait_until(lock, quiet_until);
+      continue;
+    }
+    reading_ = true;
+    background_reading_ = true;
+    lock.unlock();
+    const ReadResult r = ReadOnce(fd, -1, true);
+    lock.lock();
+    reading_ = false;
+    background_reading_ = false;
+    reply_cv_.notify_all();
+    if (r == ReadResult::kClosed) return;
   }
-  (void)epoch;
+}
+
+Result<wire::Json> AgentClient::Wait(const std::shared_ptr<Pending>& p, std::uint64_t id, int fd,
+                                     std::uint64_t epoch) {
+  const auto deadline = Clock::now() + options_.timeout;
+  bool asked_background = false;
+  std::unique_lock lock(pending_mutex_);
+  while (!p->done) {
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    if (!reading_ && ReadableBy(epoch)) {
+      reading_ = true;
+      lock.unlock();
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+      ReadOnce(fd, static_cast<int>(std::min<long long>(left, 3600 * 1000)), false);
+      lock.lock();
+      reading_ = false;
+      reply_cv_.notify_all();  // the read side is free for the next waiter
+      continue;
+    }
+    if (reading_ && background_reading_ && !asked_background) {
+      const std::uint64_t one = 1;
+      [[maybe_unused]] auto w = ::write(wake_fd_, &one, sizeof one);
+      asked_background = true;
+    }
+    if (!reading_ && !ReadableBy(epoch)) break;  // connection gone; p was failed or will not be answered
+    reply_cv_.wait_until(lock, deadline);
+  }
+  --waiting_;
+  last_wait_end_ = Clock::now();
+  if (waiting_ == 0) reader_cv_.notify_all();
+  if (!p->done) {
+    pending_.erase(id);
+    if (!ReadableBy(epoch)) return Fail(CKR_DEVICE_ERROR, "agent connection lost");
+    return Fail(CKR_DEVICE_ERROR, "agent did not answer within " + std::to_string(options_.timeout.count()) + " ms");
+  }
+  if (shutdown_.load() && !p->reply) return Fail(CKR_CRYPTOKI_NOT_INITIALIZED, "module is finalizing");
+  return std::move(p->reply);
 }
 
 Result<wire::Json> AgentClient::Call(wire::Json request) {
@@ -223,44 +335,42 @@ Result<wire::Json> AgentClient::Call(wire::Json request) {
     id = next_id_++;
     epoch = current_epoch_;
     pending_.emplace(id, p);
+    ++waiting_;
   }
   request["id"] = id;
   Result<void> sent;
+  int fd = -1;
   {
     std::lock_guard write_lock(write_mutex_);
-    if (write_epoch_ != epoch || fd_.load() < 0) {
+    fd = fd_.load();
+    if (write_epoch_ != epoch || fd < 0) {
       sent = Fail(CKR_DEVICE_ERROR, "agent connection lost");
     } else {
-      sent = wire::WriteFrame(fd_.load(), request);
-      if (!sent) ::shutdown(fd_.load(), SHUT_RDWR);  // the reader notices and cleans up
+      sent = wire::WriteFrame(fd, request);
+      if (!sent) ::shutdown(fd, SHUT_RDWR);  // whoever reads next notices and cleans up
     }
   }
   if (!sent) {
     std::lock_guard lock(pending_mutex_);
     pending_.erase(id);
+    --waiting_;
+    last_wait_end_ = Clock::now();
+    reader_cv_.notify_all();
     return std::unexpected(sent.error());
   }
-  std::unique_lock lock(p->mutex);
-  if (!p->cv.wait_for(lock, options_.timeout, [&] { return p->done; })) {
-    lock.unlock();
-    std::lock_guard plock(pending_mutex_);
-    pending_.erase(id);
-    return Fail(CKR_DEVICE_ERROR, "agent did not answer within " + std::to_string(options_.timeout.count()) + " ms");
-  }
-  if (shutdown_.load() && !p->reply) return Fail(CKR_CRYPTOKI_NOT_INITIALIZED, "module is finalizing");
-  return std::move(p->reply);
+  return Wait(p, id, fd, epoch);
 }
 
 void AgentClient::Shutdown() {
   shutdown_.store(true);
   std::lock_guard connect_lock(connect_mutex_);
   if (int fd = fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
-  if (reader_.joinable()) reader_.join();
-  {
-    std::lock_guard write_lock(write_mutex_);
-    if (int old = fd_.exchange(-1); old >= 0) ::close(old);
-  }
   FailAllPending("module is finalizing");
+  CloseSocket();
+  if (wake_fd_ >= 0) {
+    ::close(wake_fd_);
+    wake_fd_ = -1;
+  }
 }
 
 }  // namespace vtoken::pkcs11

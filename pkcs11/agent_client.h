@@ -1,9 +1,18 @@
 #pragma once
 // The module's one connection to the agent (docs/agent-protocol.md). Requests
-// are pipelined: any thread may Call() at any time, each waits on its own slot
-// until the reader thread delivers the reply with its id, the connection
-// breaks, or agent.timeout_ms passes. Events go to the Listener on the reader
-// thread; a Listener must never Call() from there (it would wait on itself).
+// are pipelined: any thread may Call() at any time, each waits until its reply
+// (matched by id) arrives, the connection breaks, or agent.timeout_ms passes.
+//
+// Who reads the socket (leader/follower, to save thread hand-offs, which cost
+// most of a signature's time): one thread at a time holds the read side.
+// A waiting Call() takes it when it is free and reads frames itself, handing
+// other callers their replies; so a lone caller reads its own reply with no
+// other thread woken. When no Call() has been waiting for kLinger, the
+// background reader takes the read side and waits for events; a Call() that
+// finds it there asks it (eventfd) to give the socket back.
+// Events go to the Listener on whichever thread reads them, before the
+// replies that follow them; a Listener must never Call() from there (it would
+// wait on itself), nor take a lock that a thread may hold across Call().
 //
 // A broken connection fails every waiting call with CKR_DEVICE_ERROR; the next
 // Call() reconnects (starting the agent when autostart is on), at most once a
@@ -62,18 +71,26 @@ class AgentClient {
   int fd() const { return fd_.load(std::memory_order_relaxed); }
 
  private:
-  struct Pending {
-    std::mutex mutex;
-    std::condition_variable cv;
+  struct Pending {  // guarded by pending_mutex_
     bool done = false;
     Result<wire::Json> reply = wire::Json();
   };
+  enum class ReadResult { kMore, kClosed };
 
   Result<int> Connect();
   Result<void> Hello(int fd);
-  void ReaderLoop(int fd, std::uint64_t epoch);
+  void BackgroundReader(int fd, std::uint64_t epoch);
+  // Waits for one reply, reading the socket while nobody else does.
+  Result<wire::Json> Wait(const std::shared_ptr<Pending>& p, std::uint64_t id, int fd, std::uint64_t epoch);
+  // For the holder of the read side: waits until the socket (or, for the
+  // background reader, the wake eventfd) is readable or `timeout_ms` passes,
+  // then reads what is there and dispatches every whole frame.
+  ReadResult ReadOnce(int fd, int timeout_ms, bool background);
+  bool ReadableBy(std::uint64_t epoch) const;  // pending_mutex_ held
+  void ConnectionLost(int fd, const std::string& why);
   void FailAllPending(const std::string& why);
-  void Complete(const std::shared_ptr<Pending>& p, Result<wire::Json> reply);
+  void Complete(const std::shared_ptr<Pending>& p, Result<wire::Json> reply);  // pending_mutex_ held
+  void CloseSocket();  // connect_mutex_ held; waits until nobody reads it
 
   const Options options_;
   Listener* const listener_;
@@ -81,19 +98,28 @@ class AgentClient {
   std::mutex connect_mutex_;  // one connection attempt at a time
   std::chrono::steady_clock::time_point last_failure_{};
   bool failed_before_ = false;
-  std::thread reader_;
+  std::thread reader_;  // the background reader of the current connection
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> shutdown_{false};
   std::atomic<int> fd_{-1};
+  int wake_fd_ = -1;         // eventfd: asks the background reader to give up the socket
   std::uint64_t epoch_ = 0;  // guarded by connect_mutex_
 
   std::mutex write_mutex_;
   std::uint64_t write_epoch_ = 0;  // connection fd_ belongs to; guarded by write_mutex_
+
   std::mutex pending_mutex_;
-  std::uint64_t current_epoch_ = 0;  // guarded by pending_mutex_
+  std::condition_variable reply_cv_;   // a reply completed, the read side came free, the connection ended
+  std::condition_variable reader_cv_;  // for the background reader: callers came and went
+  std::uint64_t current_epoch_ = 0;    // guarded by pending_mutex_
   std::map<std::uint64_t, std::shared_ptr<Pending>> pending_;
   std::uint64_t next_id_ = 1;
+  bool reading_ = false;             // a thread holds the read side
+  bool background_reading_ = false;  // ... and it is the background reader
+  int waiting_ = 0;                  // Call()s between sending and getting their reply
+  std::chrono::steady_clock::time_point last_wait_end_{};
+  wire::FrameReader in_;  // only the holder of the read side touches it
 };
 
 // Where the agent program is: agent.program, $VTOKEN_AGENT,
