@@ -12,6 +12,8 @@ packages=(
   # run time and tests: the HSM, the applications we prove against
   softhsm2 opensc p11-kit sqlite3 oathtool pinentry-curses openssl
   poppler-utils libnss3-tools libengine-pkcs11-openssl gnutls-bin
+  # the application scripts (conformance/apps) and the Debian package (cpack, dpkg-shlibdeps)
+  curl openjdk-17-jdk-headless openssh-client openssh-server python3 dpkg-dev
 )
 
 missing=()

@@ -28,14 +28,16 @@ target_link_libraries(vtokend PRIVATE vtoken_agent CLI11::CLI11)
 add_executable(vtoken
   ${CMAKE_CURRENT_LIST_DIR}/cli/vtoken_main.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cli/cli_tokens.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cli/cli_register.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cli/prompt.cpp
   ${CMAKE_CURRENT_LIST_DIR}/agent_client.cpp
 )
-target_compile_definitions(vtoken PRIVATE ${VTOKEN_AGENT_DEFS} VTOKEN_INSTALLED_AGENT="${VTOKEN_INSTALLED_AGENT}")
+target_compile_definitions(vtoken PRIVATE ${VTOKEN_AGENT_DEFS} VTOKEN_INSTALLED_AGENT="${VTOKEN_INSTALLED_AGENT}"
+                           VTOKEN_INSTALLED_MODULE="${VTOKEN_INSTALLED_MODULE}")
 target_include_directories(vtoken PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(vtoken PRIVATE vtoken_common CLI11::CLI11 Threads::Threads)
 
 install(TARGETS vtokend vtoken RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 configure_file(${CMAKE_CURRENT_LIST_DIR}/systemd/vtokend.service.in ${PROJECT_BINARY_DIR}/systemd/vtokend.service @ONLY)
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/systemd/vtokend.socket ${PROJECT_BINARY_DIR}/systemd/vtokend.service
-        DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/systemd/user)
+        DESTINATION lib/systemd/user)  # relative: follows --prefix (/usr/lib/systemd/user)

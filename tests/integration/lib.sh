@@ -1,7 +1,8 @@
 # Shared setup for integration scripts: tests/integration/X.sh BUILD_DIR.
 # Gives each script its own XDG directories (so the agent it starts is its
 # own), the module and CLI paths, `app` to run third-party applications, and
-# `check` to record results; the agent is stopped on exit.
+# `check` to record results; the agent is stopped on exit. A failed check
+# shows the last $VTOKEN_IT_LOG_LINES (20) lines of its output.
 set -uo pipefail
 build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -35,7 +36,7 @@ check() {
     passed=$((passed + 1))
   else
     echo "not ok - $what"
-    sed 's/^/    /' "$work/last.log" | tail -n 20
+    sed "s/^/    /" "$work/last.log" | tail -n ${VTOKEN_IT_LOG_LINES:-20}
     failed=$((failed + 1))
   fi
 }
@@ -63,7 +64,7 @@ expect_output() {
     passed=$((passed + 1))
   else
     echo "not ok - $what (no match for /$regex/)"
-    sed 's/^/    /' "$work/last.log" | tail -n 20
+    sed "s/^/    /" "$work/last.log" | tail -n ${VTOKEN_IT_LOG_LINES:-20}
     failed=$((failed + 1))
   fi
 }

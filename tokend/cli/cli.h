@@ -30,6 +30,13 @@ int TokenChangePin(Context& ctx, const std::string& name, bool pin_stdin);
 int TokenUnblock(Context& ctx, const std::string& name, bool pin_stdin);
 int TokenPlug(Context& ctx, const std::string& name, bool plug);
 int Status(Context& ctx);
+
+struct RegisterOptions {
+  std::string module;  // empty: the module beside this vtoken, else the installed one
+};
+// Registration needs no agent: p11-kit module file, ~/.pki/nssdb, Firefox profiles.
+int Register(const RegisterOptions& options);
+int Unregister();
 int AgentStop(Context& ctx);
 
 }  // namespace vtoken::agent::cli

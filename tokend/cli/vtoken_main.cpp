@@ -87,6 +87,15 @@ int main(int argc, char** argv) {
   app.add_subcommand("status", "show the agent: pid, uptime, connections, slots")
       ->callback(with_context([&] { return cli::Status(ctx); }));
 
+  cli::RegisterOptions reg;
+  auto* r = app.add_subcommand("register",
+                               "make the module visible to applications: p11-kit module file, ~/.pki/nssdb "
+                               "(created if missing), Firefox profiles; prints what it changed");
+  r->add_option("--module", reg.module, "the PKCS#11 module to register (default: the one beside vtoken, else the installed one)");
+  r->callback([&] { code = cli::Register(reg); });
+  app.add_subcommand("unregister", "remove the module from everywhere `vtoken register` put it")
+      ->callback([&] { code = cli::Unregister(); });
+
   auto* agent = app.add_subcommand("agent", "control the agent process");
   agent->require_subcommand(1);
   agent->add_subcommand("stop", "stop the running agent (logins end)")

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# PDF signing with poppler's pdfsig through NSS, in the user's NSS database
+# (~/.pki/nssdb) that `vtoken register` created and put the module into: sign
+# a generated PDF with the RSA key, then pdfsig validates the signature and the
+# certificate (the test CA is trusted in the database). Not the EC key: poppler
+# 22.12 (Debian 12) cannot sign with EC keys at all ("unable update
+# signature", and a segfault with SoftHSMv2's EC keys).
+source "$(dirname "$0")/lib.sh"
+setup_token
+nssdb=$HOME/.pki/nssdb
+setup "trust the test CA in ~/.pki/nssdb" certutil -A -d "sql:$nssdb" -n apps-ca -t "C,C,C" -i "$work/ca.pem"
+"$repo/scripts/lib/make-pdf.sh" "$work/doc.pdf" "Signed with vtoken ($kind token)"
+
+expect_output "pdfsig lists the token's certificates as nicknames" "$label:rsa-key" \
+  app pdfsig -list-nicks -nss-pwd "$pin"
+sign() {  # KEY
+  rm -f "$work/$1.pdf"
+  app pdfsig -add-signature -nick "$label:$1" -nss-pwd "$pin" -kpw "$pin" -reason "vtoken apps $1" \
+    "$work/doc.pdf" "$work/$1.pdf"
+}
+verify() {  # KEY: signature valid, certificate trusted, signer named
+  local cn
+  [ "$1" = rsa-key ] && cn="apps rsa" || cn="apps ec"
+  app pdfsig "$work/$1.pdf" >"$work/$1.txt" 2>&1
+  cat "$work/$1.txt"
+  grep -q "Signature Validation: Signature is Valid." "$work/$1.txt" &&
+    grep -q "Certificate Validation: Certificate is Trusted." "$work/$1.txt" &&
+    grep -q "Signer Certificate Common Name: $cn" "$work/$1.txt"
+}
+for key in rsa-key; do
+  check "pdfsig -add-signature with $key (NSS, ~/.pki/nssdb)" sign "$key"
+  check "pdfsig: the $key signature is valid and its certificate trusted" verify "$key"
+done
+# A byte changed inside the signed range breaks the signature.
+sed 's/Signed with vtoken/Signed with vtokeN/' "$work/rsa-key.pdf" >"$work/changed.pdf"
+expect_fail "pdfsig refuses a changed document" bash -c \
+  "LD_PRELOAD='$app_preload' pdfsig '$work/changed.pdf' | grep -q 'Signature Validation: Signature is Valid.'"
+finish
