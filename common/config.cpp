@@ -30,7 +30,7 @@ constexpr Key kSchema[] = {
     {"agent.socket", Kind::kPath, ""},              // empty = $XDG_RUNTIME_DIR/vtoken/agent.sock
     {"agent.tcp_listen", Kind::kString, ""},        // loopback TCP for Wine/Windows clients: PORT or 127.0.0.1:PORT; empty = off
     {"agent.idle_exit_seconds", Kind::kInt, "0", 0, 86400 * 365},  // 0 = never exit when idle
-    {"agent.timeout_ms", Kind::kInt, "30000", 100, 3600000},      // module: wait this long for any agent reply (prompts included)
+    {"agent.timeout_ms", Kind::kInt, "180000", 100, 3600000},     // module: wait this long for any agent reply (a cloud code prompt included)
     {"agent.log_level", Kind::kString, "info"},     // error | warning | info | debug
     // [token] defaults for new emulated tokens
     {"token.pin_retries", Kind::kInt, "3", 1, 15},
@@ -39,6 +39,19 @@ constexpr Key kSchema[] = {
     {"token.pin_max_length", Kind::kInt, "16", 4, 64},
     {"token.pin_digits_only", Kind::kBool, "false"},
     {"token.kdf", Kind::kString, "scrypt"},         // scrypt | pbkdf2
+    // [cloud] cloud tokens (CSC API v2 signing services)
+    {"cloud.service_url", Kind::kString, "https://127.0.0.1:8443"},  // vtoken login's default service
+    {"cloud.ca_file", Kind::kPath, ""},             // CA bundle for the service; empty = the reference service's dev CA if present, else the system store
+    {"cloud.authorization", Kind::kString, "prompt"},  // where signature codes come from: prompt (pinentry) | command (otp_command)
+    {"cloud.pinentry", Kind::kString, "pinentry"},  // the pinentry program (name in PATH or absolute path)
+    {"cloud.otp_command", Kind::kString, ""},       // shell command printing a code; weakens two-factor authorization
+    {"cloud.always_authenticate", Kind::kBool, "false"},  // CKA_ALWAYS_AUTHENTICATE on every cloud key (code by C_Login(CKU_CONTEXT_SPECIFIC))
+    {"cloud.always_authenticate_credentials", Kind::kString, ""},  // ... or on these credential IDs only (comma-separated)
+    {"cloud.scal1_window_seconds", Kind::kInt, "300", 0, 3600},  // one SCAL1 code covers up to multisign signatures this long
+    {"cloud.timeout_ms", Kind::kInt, "20000", 1000, 300000},     // each call to the service
+    {"cloud.prompt_timeout_seconds", Kind::kInt, "120", 5, 3600},  // a prompt or otp_command without an answer is cancelled
+    {"cloud.refresh_seconds", Kind::kInt, "300", 10, 86400},       // background refresh of the credentials
+    {"cloud.browser", Kind::kString, ""},           // vtoken login: command that opens a URL; empty = xdg-open
     // [pkcs11]
     {"pkcs11.log_level", Kind::kString, "warning"},
 };
@@ -75,6 +88,10 @@ Result<void> Validate(const Key& key, const std::string& value) {
         return Fail(CKR_ARGUMENTS_BAD, name + " must be error, warning, info or debug");
       if (name == "token.kdf" && value != "scrypt" && value != "pbkdf2")
         return Fail(CKR_ARGUMENTS_BAD, "token.kdf must be scrypt or pbkdf2");
+      if (name == "cloud.authorization" && value != "prompt" && value != "command")
+        return Fail(CKR_ARGUMENTS_BAD, "cloud.authorization must be prompt or command");
+      if (name == "cloud.service_url" && !value.starts_with("https://"))
+        return Fail(CKR_ARGUMENTS_BAD, "cloud.service_url must start with https://");
       return {};
     }
   }

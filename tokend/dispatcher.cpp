@@ -16,6 +16,16 @@ namespace vtoken::agent {
 Dispatcher::Dispatcher(Registry& registry, EventSink& events, DispatcherOptions options)
     : registry_(registry), events_(events), options_(std::move(options)) {
   last_slots_ = registry_.Snapshot();
+  cloud_thread_ = std::thread([this] { CloudRefreshLoop(); });
+}
+
+Dispatcher::~Dispatcher() {
+  {
+    std::lock_guard lock(cloud_mu_);
+    cloud_stop_ = true;
+  }
+  cloud_cv_.notify_all();
+  cloud_thread_.join();
 }
 
 void Dispatcher::Connect(ConnectionState& state) {
@@ -103,6 +113,10 @@ Result<Json> Dispatcher::Dispatch(ConnectionState& c, const std::string& op, con
   if (op == "token_unblock") return TokenUnblock(req);
   if (op == "token_list") return TokenList();
   if (op == "status") return Status();
+  if (op == "cloud_login") return CloudLogin(c, req);
+  if (op == "cloud_logout") return CloudLogout(req);
+  if (op == "cloud_status") return CloudStatus();
+  if (op == "cloud_sign_batch") return CloudSignBatch(c, req);
   if (op == "shutdown") {
     if (!options_.on_shutdown) return Fail(CKR_FUNCTION_NOT_SUPPORTED, "this agent cannot be stopped over the protocol");
     LogInfo("shutdown requested by " + c.client + " (" + c.app + ", pid " + std::to_string(c.pid) + ")");
@@ -135,6 +149,8 @@ Result<SlotEntry> Dispatcher::TokenFor(std::uint64_t slot_id) {
   SlotEntry slot = VT_TRY(registry_.Present(slot_id));
   if (slot.is_free())
     return Fail(CKR_TOKEN_NOT_RECOGNIZED, "slot " + std::to_string(slot_id) + " holds no token yet: initialize it first");
+  if (slot.is_cloud)  // the handlers that serve cloud tokens check for them before calling this
+    return Fail(CKR_TOKEN_WRITE_PROTECTED, "the cloud token '" + slot.name + "' is read-only: its keys and certificates live in the signing service");
   return slot;
 }
 
@@ -201,9 +217,10 @@ void Dispatcher::PublishSlots() {
 }
 
 void Dispatcher::PublishObjects(const SlotEntry& slot) {
-  if (!slot.token) return;
+  if (!slot.token && !slot.cloud) return;
+  const std::uint64_t generation = slot.token ? slot.token->generation() : slot.cloud->generation();
   std::lock_guard lock(publish_mu_);
-  events_.Broadcast(Json{{"event", "objects"}, {"slot_id", slot.slot_id}, {"generation", slot.token->generation()}});
+  events_.Broadcast(Json{{"event", "objects"}, {"slot_id", slot.slot_id}, {"generation", generation}});
 }
 
 Error Dispatcher::PinError(const Error& e, const SlotEntry& slot, bool puk) const {

@@ -16,11 +16,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
+#include <condition_variable>
 
 #include "common/error.h"
 #include "common/wire.h"
+#include "tokend/cloud/cloud_token.h"
 #include "tokend/registry.h"
 
 namespace vtoken::agent {
@@ -32,6 +36,11 @@ enum class Login { kNone, kUser, kSo };
 struct SlotLogin {
   Login who = Login::kNone;
   bool context_auth = false;  // a context-specific login is waiting for the next sign/decrypt
+  // Cloud tokens: a TOTP code given as the PIN (user or context-specific
+  // login), used by the next signature on this connection instead of the
+  // configured source; forgotten after one use or kCloudCodeLifetime.
+  std::optional<Secret> code;
+  std::chrono::steady_clock::time_point code_time{};
 };
 
 struct ConnectionState {
@@ -60,11 +69,28 @@ class EventSink {
 struct DispatcherOptions {
   std::string agent_name = "vtokend " VTOKEN_VERSION_STRING;
   std::function<void()> on_shutdown;  // the `shutdown` op; null = refused
+  cloud::CloudSettings cloud;          // cloud tokens (config [cloud])
+  // Makes the CSC client of a cloud login; null = libcurl with cloud.ca_file
+  // (tests give one on a MemoryTransport).
+  std::function<Result<std::shared_ptr<csc::Client>>(const std::string& service)> make_cloud_client;
 };
+
+// Shared by the handler files: `params` of sign/decrypt, and an object on the wire.
+Result<MechanismParams> ParamsArg(const Json& req);
+Json ObjectJson(const ObjectView& o);
+// Secrets from the CLI (PINs, passwords, codes) may come as text or bytes.
+Result<std::optional<Secret>> SecretArg(const Json& req, const char* key);
 
 class Dispatcher {
  public:
   Dispatcher(Registry& registry, EventSink& events, DispatcherOptions options = {});
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // True for requests that may wait for a person or a remote service (cloud
+  // login, cloud signatures and prompts): the server runs them apart.
+  bool MayBlock(const Json& request) const;
 
   // Registers a connection (assigns state.id); Disconnect drops its logins and
   // session objects. Both must bracket every Handle call for that state.
@@ -95,6 +121,21 @@ class Dispatcher {
   Result<Json> TokenUnblock(const Json& req);
   Result<Json> TokenList();
   Result<Json> Status();
+  // dispatcher_cloud.cpp
+  Result<Json> CloudLogin(ConnectionState& c, const Json& req);
+  Result<Json> CloudLogout(const Json& req);
+  Result<Json> CloudStatus();
+  Result<Json> CloudSignBatch(ConnectionState& c, const Json& req);
+  Result<Json> CloudUserLogin(ConnectionState& c, const SlotEntry& slot, std::uint64_t user_type,
+                              std::optional<Secret> pin);
+  Result<Json> CloudSign(ConnectionState& c, const SlotEntry& slot, std::uint64_t oid, unsigned long mechanism,
+                         const MechanismParams& params, wire::Bytes data);
+  // Empties the cloud token's slot (if it still holds `token`): logins end,
+  // events go out.
+  void RemoveCloudToken(const std::shared_ptr<cloud::CloudToken>& token, const std::string& why);
+  // After a cloud call: a token whose session died is removed.
+  void CheckCloudToken(const SlotEntry& slot);
+  void CloudRefreshLoop();
 
   // A present, initialized token for an operation on `slot_id`.
   Result<SlotEntry> TokenFor(std::uint64_t slot_id);
@@ -126,6 +167,13 @@ class Dispatcher {
 
   std::mutex publish_mu_;
   Json last_slots_;
+
+  // The background refresh of cloud tokens (sessions, credential caches).
+  std::mutex cloud_mu_;
+  std::condition_variable cloud_cv_;
+  bool cloud_stop_ = false;
+  std::map<std::uint64_t, std::chrono::steady_clock::time_point> cloud_due_;  // slot -> next refresh
+  std::thread cloud_thread_;  // last: started after everything above exists
 };
 
 }  // namespace vtoken::agent

@@ -29,6 +29,7 @@ Result<Json> Dispatcher::InitToken(ConnectionState& c, const Json& req) {
   const Secret so_pin = VT_TRY(RequiredSecret(req, "so_pin"));
   const std::string label = VT_TRY(LabelArg(req));
   SlotEntry slot = VT_TRY(registry_.Present(slot_id));
+  if (slot.is_cloud) return Fail(CKR_TOKEN_WRITE_PROTECTED, "the cloud token '" + slot.name + "' cannot be initialized");
   if (slot.is_free()) {
     SlotEntry created = VT_TRY(registry_.InitFreeSlot(slot_id, label, so_pin));
     LogInfo("token '" + created.name + "' initialized in slot " + std::to_string(created.slot_id));
@@ -60,7 +61,9 @@ Result<Json> Dispatcher::DoLogin(ConnectionState& c, const Json& req) {
   const auto slot_id = VT_TRY(wire::GetUint(req, "slot_id"));
   const auto user_type = VT_TRY(wire::GetUint(req, "user_type"));
   if (user_type > CKU_CONTEXT_SPECIFIC) return Fail(CKR_USER_TYPE_INVALID, "user_type must be 0 (SO), 1 (user) or 2 (context-specific)");
-  const auto pin = VT_TRY(wire::GetOptionalSecret(req, "pin"));
+  auto pin = VT_TRY(wire::GetOptionalSecret(req, "pin"));
+  if (SlotEntry cloud = VT_TRY(registry_.Present(slot_id)); cloud.is_cloud)
+    return CloudUserLogin(c, cloud, user_type, std::move(pin));
   SlotEntry slot = VT_TRY(TokenFor(slot_id));
   const bool so = user_type == CKU_SO;
 
@@ -100,6 +103,11 @@ Result<Json> Dispatcher::DoLogin(ConnectionState& c, const Json& req) {
 
 Result<Json> Dispatcher::DoLogout(ConnectionState& c, const Json& req) {
   const auto slot_id = VT_TRY(wire::GetUint(req, "slot_id"));
+  if (SlotEntry cloud = VT_TRY(registry_.Present(slot_id)); cloud.is_cloud) {
+    std::lock_guard lock(mu_);
+    if (c.logins.erase(slot_id) == 0) return Fail(CKR_USER_NOT_LOGGED_IN, "not logged in on cloud token '" + cloud.name + "'");
+    return Json::object();
+  }
   SlotEntry slot = VT_TRY(TokenFor(slot_id));
   {
     std::lock_guard lock(mu_);

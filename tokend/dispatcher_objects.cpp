@@ -9,15 +9,13 @@
 namespace vtoken::agent {
 namespace {
 
-Json ObjectJson(const ObjectView& o) {
-  return Json{{"oid", o.oid}, {"attrs", wire::EncodeAttributes(o.attrs)}, {"sensitive", o.sensitive}};
-}
-
 bool AlwaysAuthenticate(const ObjectView& o) {
   return std::any_of(o.attrs.begin(), o.attrs.end(), [](const wire::Attribute& a) {
     return a.first == CKA_ALWAYS_AUTHENTICATE && !a.second.empty() && a.second[0] != 0;
   });
 }
+
+}  // namespace
 
 Result<MechanismParams> ParamsArg(const Json& req) {
   MechanismParams p;
@@ -31,12 +29,16 @@ Result<MechanismParams> ParamsArg(const Json& req) {
   return p;
 }
 
-}  // namespace
+Json ObjectJson(const ObjectView& o) {
+  return Json{{"oid", o.oid}, {"attrs", wire::EncodeAttributes(o.attrs)}, {"sensitive", o.sensitive}};
+}
 
 Result<Json> Dispatcher::ListObjects(ConnectionState& c, const Json& req) {
   const auto slot_id = VT_TRY(wire::GetUint(req, "slot_id"));
   SlotEntry slot = VT_TRY(registry_.Present(slot_id));
   Json list = Json::array();
+  if (slot.cloud)
+    for (const auto& o : slot.cloud->Objects(LoginOf(c, slot_id) == Login::kUser)) list.push_back(ObjectJson(o));
   if (slot.token)
     for (const auto& o : slot.token->Objects(LoginOf(c, slot_id) == Login::kUser, c.id)) list.push_back(ObjectJson(o));
   return Json{{"objects", std::move(list)}};
@@ -114,8 +116,12 @@ Result<Json> Dispatcher::SignOrDecrypt(ConnectionState& c, const Json& req, bool
   const auto slot_id = VT_TRY(wire::GetUint(req, "slot_id"));
   const auto oid = VT_TRY(wire::GetUint(req, "oid"));
   const auto mechanism = VT_TRY(wire::GetUint(req, "mechanism"));
-  const auto data = VT_TRY(wire::GetBytes(req, "data"));
+  auto data = VT_TRY(wire::GetBytes(req, "data"));
   const MechanismParams params = VT_TRY(ParamsArg(req));
+  if (SlotEntry cloud = VT_TRY(registry_.Present(slot_id)); cloud.is_cloud) {
+    if (!sign) return Fail(CKR_KEY_FUNCTION_NOT_PERMITTED, "cloud keys only sign");
+    return CloudSign(c, cloud, oid, mechanism, params, std::move(data));
+  }
   SlotEntry slot = VT_TRY(TokenFor(slot_id));
   const char* what = sign ? "signing" : "decrypting";
   if (LoginOf(c, slot_id) != Login::kUser)

@@ -13,17 +13,6 @@
 namespace vtoken::agent {
 namespace {
 
-// PINs from the CLI may come as text or bytes.
-Result<std::optional<Secret>> SecretArg(const Json& req, const char* key) {
-  const Json* v = wire::Find(req, key);
-  if (v && v->is_string()) {
-    const auto& s = v->get_ref<const std::string&>();
-    if (s.size() > 4096) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' is too long");
-    return std::optional<Secret>(Secret(s));
-  }
-  return wire::GetOptionalSecret(req, key);
-}
-
 Result<Secret> RequiredSecretArg(const Json& req, const char* key) {
   auto s = VT_TRY(SecretArg(req, key));
   if (!s) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' is required");
@@ -47,6 +36,16 @@ Result<Secret> RandomDigits(std::size_t n) {
 std::string Text(const Secret& s) { return std::string(s.view()); }
 
 }  // namespace
+
+Result<std::optional<Secret>> SecretArg(const Json& req, const char* key) {
+  const Json* v = wire::Find(req, key);
+  if (v && v->is_string()) {
+    const auto& s = v->get_ref<const std::string&>();
+    if (s.size() > 4096) return Fail(CKR_ARGUMENTS_BAD, std::string("field '") + key + "' is too long");
+    return std::optional<Secret>(Secret(s));
+  }
+  return wire::GetOptionalSecret(req, key);
+}
 
 Result<Json> Dispatcher::TokenCreate(const Json& req) {
   const std::string name = VT_TRY(wire::GetString(req, "name", 64));

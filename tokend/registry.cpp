@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tokend/cloud/cloud_token.h"
 #include "tokend/log.h"
 
 namespace vtoken::agent {
@@ -45,7 +46,34 @@ Result<void> WriteFileAtomically(const fs::path& file, const std::string& conten
   return {};
 }
 
+// A cloud slot: the account's token while a session is live, empty otherwise.
+Json CloudJson(const SlotEntry& e) {
+  Json token{{"label", e.name.substr(0, 32)}, {"serial", ""}, {"flags", 0}, {"min_pin", 6}, {"max_pin", 8}};
+  std::uint64_t generation = 0;
+  if (e.cloud) {
+    const TokenInfo info = e.cloud->Info();
+    token = Json{{"label", info.label},
+                 {"serial", info.serial},
+                 {"flags", info.flags},
+                 {"min_pin", info.min_pin},
+                 {"max_pin", info.max_pin}};
+    generation = e.cloud->generation();
+  }
+  token["manufacturer"] = "vtoken";
+  token["model"] = "CSC cloud";
+  token["firmware"] = Json::array({0, 1});
+  token["hardware"] = Json::array({0, 1});
+  return Json{{"slot_id", e.slot_id},
+              {"kind", "cloud"},
+              {"name", e.name},
+              {"description", "vtoken cloud token " + e.service},
+              {"present", e.cloud != nullptr},
+              {"generation", generation},
+              {"token", std::move(token)}};
+}
+
 Json TokenJson(const SlotEntry& e, const TokenPolicy& policy) {
+  if (e.is_cloud) return CloudJson(e);
   Json token;
   std::uint64_t generation = 0;
   if (e.token) {
@@ -108,6 +136,15 @@ Result<std::unique_ptr<Registry>> Registry::Open(const fs::path& data_dir, Token
       if (const Json* u = wire::Find(state, "unplugged"); u && u->is_array())
         for (const auto& n : *u)
           if (n.is_string()) r->unplugged_.insert(n.get<std::string>());
+      if (const Json* c = wire::Find(state, "cloud"); c && c->is_array())
+        for (const auto& slot : *c) {
+          auto id = wire::GetUint(slot, "slot_id");
+          auto service = wire::GetString(slot, "service", 2048);
+          auto account = wire::GetString(slot, "account", 1024);
+          if (!id || !service || !account) continue;
+          SlotEntry e{*id, *account, nullptr, false, true, nullptr, *service};
+          r->cloud_.push_back(std::move(e));
+        }
     } else {
       LogWarning("registry state " + (data_dir / kStateFile).string() + " is unreadable; slot ids restart after the highest token's");
     }
@@ -132,6 +169,12 @@ Result<std::unique_ptr<Registry>> Registry::Open(const fs::path& data_dir, Token
     r->tokens_.push_back(std::move(e));
   }
   std::sort(r->tokens_.begin(), r->tokens_.end(), [](auto& a, auto& b) { return a.slot_id < b.slot_id; });
+  std::erase_if(r->cloud_, [&](const SlotEntry& e) {
+    if (used.insert(e.slot_id).second) return false;
+    LogError("cloud slot " + std::to_string(e.slot_id) + " of '" + e.name + "' clashes with a token's slot id; forgotten");
+    return true;
+  });
+  std::sort(r->cloud_.begin(), r->cloud_.end(), [](auto& a, auto& b) { return a.slot_id < b.slot_id; });
 
   r->next_slot_id_ = std::max<std::uint64_t>(saved_next, used.empty() ? 1 : *used.rbegin() + 1);
   r->free_slot_id_ = saved_free;
@@ -146,7 +189,9 @@ Result<std::unique_ptr<Registry>> Registry::Open(const fs::path& data_dir, Token
 }
 
 Result<void> Registry::SaveLocked() const {
-  Json state{{"next_slot_id", next_slot_id_}, {"free_slot_id", free_slot_id_}, {"unplugged", unplugged_}};
+  Json cloud = Json::array();
+  for (const auto& e : cloud_) cloud.push_back(Json{{"slot_id", e.slot_id}, {"service", e.service}, {"account", e.name}});
+  Json state{{"next_slot_id", next_slot_id_}, {"free_slot_id", free_slot_id_}, {"unplugged", unplugged_}, {"cloud", cloud}};
   return WriteFileAtomically(data_dir_ / kStateFile, state.dump(2) + "\n");
 }
 
@@ -156,6 +201,11 @@ Result<SlotEntry> Registry::Present(std::uint64_t slot_id) const {
   for (const auto& e : tokens_) {
     if (e.slot_id != slot_id) continue;
     if (!e.plugged) return Fail(CKR_TOKEN_NOT_PRESENT, "token '" + e.name + "' is unplugged");
+    return e;
+  }
+  for (const auto& e : cloud_) {
+    if (e.slot_id != slot_id) continue;
+    if (!e.cloud) return Fail(CKR_TOKEN_NOT_PRESENT, "cloud account '" + e.name + "' is not logged in (vtoken login)");
     return e;
   }
   return Fail(CKR_SLOT_ID_INVALID, "no slot with id " + std::to_string(slot_id));
@@ -296,14 +346,57 @@ Result<bool> Registry::SetPlugged(const std::string& name, bool plugged) {
   return true;
 }
 
+Result<std::uint64_t> Registry::CloudSlotId(const std::string& service, const std::string& account) {
+  std::lock_guard lock(mu_);
+  for (const auto& e : cloud_)
+    if (e.service == service && e.name == account) return e.slot_id;
+  const std::uint64_t id = next_slot_id_++;
+  cloud_.push_back(SlotEntry{id, account, nullptr, false, true, nullptr, service});
+  if (auto saved = SaveLocked(); !saved) {
+    cloud_.pop_back();
+    --next_slot_id_;
+    return std::unexpected(saved.error());
+  }
+  return id;
+}
+
+std::shared_ptr<cloud::CloudToken> Registry::SetCloudToken(std::uint64_t slot_id, std::shared_ptr<cloud::CloudToken> token) {
+  std::lock_guard lock(mu_);
+  for (auto& e : cloud_) {
+    if (e.slot_id != slot_id) continue;
+    e.plugged = token != nullptr;
+    std::swap(e.cloud, token);
+    return token;
+  }
+  return nullptr;
+}
+
+bool Registry::ClearCloudToken(std::uint64_t slot_id, const std::shared_ptr<cloud::CloudToken>& expected) {
+  std::lock_guard lock(mu_);
+  for (auto& e : cloud_) {
+    if (e.slot_id != slot_id || e.cloud != expected || !expected) continue;
+    e.cloud.reset();
+    e.plugged = false;
+    return true;
+  }
+  return false;
+}
+
+std::vector<SlotEntry> Registry::CloudSlots() const {
+  std::lock_guard lock(mu_);
+  return cloud_;
+}
+
 wire::Json Registry::Snapshot() const {
   std::vector<SlotEntry> entries;
   std::uint64_t free_id;
   {
     std::lock_guard lock(mu_);
     entries = tokens_;
+    entries.insert(entries.end(), cloud_.begin(), cloud_.end());
     free_id = free_slot_id_;
   }
+  std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.slot_id < b.slot_id; });
   Json slots = Json::array();
   for (const auto& e : entries) slots.push_back(TokenJson(e, policy_));
   slots.push_back(TokenJson(SlotEntry{free_id, "", nullptr, true}, policy_));

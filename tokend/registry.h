@@ -4,7 +4,10 @@
 //
 // Storage, under the data directory (paths::DataDir()):
 //   tokens/<name>.db   one SQLite database per token (EmulatedToken)
-//   registry.json      {"next_slot_id", "free_slot_id", "unplugged": [names]}
+//   registry.json      {"next_slot_id", "free_slot_id", "unplugged": [names],
+//                       "cloud": [{"slot_id", "service", "account"}]}
+// A cloud account keeps its slot id for good: its slot is listed (empty)
+// while no session is live, and its token comes back there on the next login.
 //                      written atomically (temp file, fsync, rename)
 // Slot ids are never reused: the counter only grows, and is written before a
 // token is created with an id, so a crash can lose an id but never hand one
@@ -31,12 +34,22 @@
 
 namespace vtoken::agent {
 
+namespace cloud {
+class CloudToken;
+}
+
+// A slot holds one of: the free slot (nothing), an emulated token (`token`),
+// or a cloud token's slot (`is_cloud`; `cloud` is null while no session is
+// live, and then the slot is empty: plugged = false).
 struct SlotEntry {
   std::uint64_t slot_id = 0;
-  std::string name;                      // "" for the free slot
-  std::shared_ptr<EmulatedToken> token;  // null for the free slot
+  std::string name;                      // "" for the free slot; the account for a cloud slot
+  std::shared_ptr<EmulatedToken> token;  // null for the free slot and cloud slots
   bool plugged = true;
-  bool is_free() const { return token == nullptr; }
+  bool is_cloud = false;
+  std::shared_ptr<cloud::CloudToken> cloud;
+  std::string service;  // cloud slots: the service URL
+  bool is_free() const { return token == nullptr && !is_cloud; }
 };
 
 // Token names are file names: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.
@@ -54,8 +67,18 @@ class Registry {
   // Any token by CLI name (plugged or not): CKR_ARGUMENTS_BAD "no token named ...".
   Result<SlotEntry> ByName(const std::string& name) const;
   std::uint64_t free_slot_id() const;
-  // Every token slot (not the free slot), by slot id.
+  // Every emulated token slot (not the free slot, not cloud slots), by slot id.
   std::vector<SlotEntry> Tokens() const;
+
+  // Cloud slots. CloudSlotId returns the slot id of (service, account),
+  // allocating (and persisting) a new one the first time.
+  Result<std::uint64_t> CloudSlotId(const std::string& service, const std::string& account);
+  // Puts a live cloud token into its slot, or empties the slot (null).
+  // Returns the slot's former token.
+  std::shared_ptr<cloud::CloudToken> SetCloudToken(std::uint64_t slot_id, std::shared_ptr<cloud::CloudToken> token);
+  // Empties the slot only if it still holds `expected`; true if it did.
+  bool ClearCloudToken(std::uint64_t slot_id, const std::shared_ptr<cloud::CloudToken>& expected);
+  std::vector<SlotEntry> CloudSlots() const;
 
   // `vtoken token create`: a new token in a new slot.
   Result<SlotEntry> CreateToken(const std::string& name, const std::string& label, const Secret& puk,
@@ -87,6 +110,7 @@ class Registry {
   const TokenPolicy policy_;
   mutable std::mutex mu_;
   std::vector<SlotEntry> tokens_;  // sorted by slot id
+  std::vector<SlotEntry> cloud_;   // sorted by slot id
   std::set<std::string> pending_;  // names being created right now
   std::set<std::string> unplugged_;
   std::uint64_t next_slot_id_ = 1;

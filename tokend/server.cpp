@@ -20,6 +20,7 @@ namespace vtoken::agent {
 namespace {
 
 constexpr int kMaxInflightPerConnection = 16;
+constexpr unsigned kSlowWorkers = 16;  // cloud requests waiting for a prompt or the service
 constexpr std::size_t kMaxConnections = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
 
@@ -57,6 +58,7 @@ Server::Server(Listener listener, ServerOptions options, std::unique_ptr<TcpList
     : listener_(std::move(listener)), tcp_(std::move(tcp)), options_(options) {
   unsigned workers = options_.workers ? options_.workers : std::max(4u, std::thread::hardware_concurrency());
   pool_ = std::make_unique<WorkerPool>(workers);
+  slow_pool_ = std::make_unique<WorkerPool>(kSlowWorkers);
   stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 }
 
@@ -128,6 +130,7 @@ void Server::Run(Dispatcher& dispatcher) {
     zombies_.clear();
   }
   for (auto& t : finished) t.join();
+  slow_pool_.reset();
   pool_.reset();
 }
 
@@ -208,7 +211,8 @@ void Server::Serve(std::shared_ptr<Connection> conn) {
         conn->inflight_cv.wait(lock, [&] { return conn->inflight < kMaxInflightPerConnection; });
         ++conn->inflight;
       }
-      pool_->Post([this, conn, request = std::move(request)] {
+      WorkerPool& pool = dispatcher_->MayBlock(request) ? *slow_pool_ : *pool_;
+      pool.Post([this, conn, request = std::move(request)] {
         Json reply = dispatcher_->Handle(conn->state, request);
         conn->Write(reply);
         std::lock_guard lock(conn->inflight_mu);

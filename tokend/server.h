@@ -55,6 +55,10 @@ class Server : public EventSink {
   const ServerOptions options_;
   Dispatcher* dispatcher_ = nullptr;
   std::unique_ptr<WorkerPool> pool_;
+  // Requests that may wait for a person or a remote service (cloud prompts,
+  // cloud signatures, cloud login) run here, so they never starve the pool
+  // that serves every other connection's requests.
+  std::unique_ptr<WorkerPool> slow_pool_;
   UniqueFd stop_fd_;  // eventfd
   std::mutex mu_;
   std::condition_variable cv_;

@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   Server server(std::move(*listener), options, std::move(tcp));
   DispatcherOptions dispatcher_options;
   dispatcher_options.on_shutdown = [&server] { server.RequestStop(); };
+  dispatcher_options.cloud = cloud::SettingsFromConfig(*config);
   Dispatcher dispatcher(**registry, server, dispatcher_options);
   LogInfo("vtokend " VTOKEN_VERSION_STRING " listening on " + socket_path.string() + " with " +
           std::to_string((*registry)->Tokens().size()) + " token(s)");

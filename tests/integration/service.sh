@@ -18,6 +18,7 @@
 # computes the code for that moment with oathtool. The step counter lives in
 # a file, so the agent's otp_command (a child of the agent) shares it.
 #   $SERVICE_CODE_CMD             # that command, for cloud.otp_command
+#   echo wrong >"$SERVICE_DIR/code-mode"   # makes it print a wrong code (rm the file to undo)
 
 service_bin=$build/bin/vtoken-signing-service
 SERVICE_DIR=$scratch/service
@@ -49,6 +50,8 @@ service_start() {
 #!/usr/bin/env bash
 # Prints a fresh TOTP code for the demo account (moves the service clock a step).
 set -euo pipefail
+# "wrong" in code-mode: a wrong code (tests of CKR_PIN_INCORRECT).
+if [ "\$(cat "$SERVICE_DIR/code-mode" 2>/dev/null)" = wrong ]; then echo 000000; exit 0; fi
 exec 9>"$SERVICE_DIR/step.lock"
 flock 9
 step=\$((\$(cat "$SERVICE_DIR/step") + 1))

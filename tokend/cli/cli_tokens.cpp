@@ -10,36 +10,14 @@
 #include <vector>
 
 #include "tokend/cli/cli.h"
+#include "tokend/cli/call.h"
+#include "tokend/cli/cli_cloud.h"
 #include "tokend/cli/prompt.h"
 
 namespace vtoken::agent::cli {
 namespace {
 
 using wire::Json;
-
-int Complain(const std::string& message, int code) {
-  std::fprintf(stderr, "vtoken: %s\n", message.c_str());
-  return code;
-}
-
-int Failed(const Error& e, const AgentClient* client) {
-  const bool unreachable = client ? client->unreachable() : e.rv == CKR_DEVICE_ERROR;
-  return Complain(e.message, unreachable ? kExitUnreachable : kExitFailed);
-}
-
-// Runs one request on a fresh connection (starting the agent when allowed).
-Result<Json> Call(Context& ctx, Json request, int& code, bool autostart = true) {
-  AgentLaunch launch = ctx.launch;
-  launch.autostart = autostart && ctx.config.GetBool("agent.autostart");
-  auto client = AgentClient::ConnectOrStart(launch, "vtoken");
-  if (!client) {
-    code = Failed(client.error(), nullptr);
-    return std::unexpected(client.error());
-  }
-  auto reply = client->Call(std::move(request));
-  if (!reply) code = Failed(reply.error(), &*client);
-  return reply;
-}
 
 Json SecretJson(const Secret& s) { return wire::Binary(s); }
 
@@ -89,6 +67,30 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
 }
 
 }  // namespace
+
+int Complain(const std::string& message, int code) {
+  std::fprintf(stderr, "vtoken: %s\n", message.c_str());
+  return code;
+}
+
+int Failed(const Error& e, const AgentClient* client) {
+  const bool unreachable = client ? client->unreachable() : e.rv == CKR_DEVICE_ERROR;
+  return Complain(e.message, unreachable ? kExitUnreachable : kExitFailed);
+}
+
+// Runs one request on a fresh connection (starting the agent when allowed).
+Result<Json> Call(Context& ctx, Json request, int& code, bool autostart) {
+  AgentLaunch launch = ctx.launch;
+  launch.autostart = autostart && ctx.config.GetBool("agent.autostart");
+  auto client = AgentClient::ConnectOrStart(launch, "vtoken");
+  if (!client) {
+    code = Failed(client.error(), nullptr);
+    return std::unexpected(client.error());
+  }
+  auto reply = client->Call(std::move(request));
+  if (!reply) code = Failed(reply.error(), &*client);
+  return reply;
+}
 
 int TokenCreate(Context& ctx, const CreateOptions& options) {
   Json request{{"op", "token_create"}, {"name", options.name}};
@@ -195,6 +197,7 @@ int Status(Context& ctx) {
                 s.value("name", "").c_str(), kind.c_str(), s.value("present", false) ? "present" : "unplugged",
                 token.value("label", "").c_str(), PinState(token.value("flags", 0UL)).c_str());
   }
+  PrintCloudStatus(ctx);
   return kExitOk;
 }
 

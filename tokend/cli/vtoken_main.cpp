@@ -4,6 +4,7 @@
 
 #include "common/paths.h"
 #include "tokend/cli/cli.h"
+#include "tokend/cli/cli_cloud.h"
 
 using namespace vtoken;
 using namespace vtoken::agent;
@@ -95,6 +96,21 @@ int main(int argc, char** argv) {
   r->callback([&] { code = cli::Register(reg); });
   app.add_subcommand("unregister", "remove the module from everywhere `vtoken register` put it")
       ->callback([&] { code = cli::Unregister(); });
+
+  cli::LoginOptions login;
+  auto* li = app.add_subcommand("login", "log the agent in to a CSC signing service: its credentials appear as a cloud token");
+  li->add_option("--service", login.service, "service URL (default: cloud.service_url)");
+  li->add_flag("--no-browser", login.no_browser, "log in with email, password and authenticator code instead of the browser");
+  li->add_option("--email", login.email, "account email (asked for when needed)");
+  li->add_flag("--password-stdin", login.password_stdin, "--no-browser: read the password from the first line of stdin");
+  auto* otp_opt = li->add_option("--otp", login.otp, "--no-browser: the authenticator code");
+  li->add_option("--otp-command", login.otp_command, "--no-browser: a command that prints the code")->excludes(otp_opt);
+  li->add_option("--timeout", login.timeout_seconds, "browser login: seconds to wait for the redirect")->check(CLI::Range(5, 3600));
+  li->callback(with_context([&] { return cli::Login(ctx, login); }));
+  std::string logout_account;
+  auto* lo = app.add_subcommand("logout", "revoke the cloud session and remove the cloud token (all accounts by default)");
+  lo->add_option("account", logout_account, "only this account");
+  lo->callback(with_context([&] { return cli::Logout(ctx, logout_account); }));
 
   auto* agent = app.add_subcommand("agent", "control the agent process");
   agent->require_subcommand(1);
