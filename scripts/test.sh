@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test
-# twice — in a normal build and in an AddressSanitizer + UBSan build.
+# twice — in a normal build and in an AddressSanitizer + UBSan build — plus
+# the Windows key storage provider under Wine against the normal build.
 #   scripts/test.sh            everything
-#   scripts/test.sh -R REGEX   only the CTest tests matching REGEX (both builds)
+#   scripts/test.sh -R REGEX   only the CTest tests matching REGEX (both builds; no Wine stage)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,14 @@ failed=0
 cmake_args=()
 run_suite build "normal build" "$@" || failed=1
 
+# The CNG provider (cng-provider/, cross-compiled with mingw-w64) under Wine,
+# talking to the normal build's agent. Its own script counts its checks.
+rm -f build/wine.log
+if [ $# -eq 0 ]; then
+  echo "== Windows provider under Wine"
+  cng-provider/test/run-wine-tests.sh build 2>&1 | tee build/wine.log || failed=1
+fi
+
 # Sanitizers: our own processes (tests, agent, service, conformance runner)
 # are instrumented; third-party applications that load the module get the
 # ASan runtime preloaded by the scripts that start them.
@@ -37,9 +46,11 @@ summarize() {
 }
 read -r total_n failed_n <<<"$(summarize build/ctest.log)"
 read -r total_a failed_a <<<"$(summarize build-asan/ctest.log)"
-total=$(( ${total_n:-0} + ${total_a:-0} ))
-bad=$(( ${failed_n:-0} + ${failed_a:-0} ))
+read -r passed_w failed_w < <(sed -n 's/^run-wine-tests: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' build/wine.log 2>/dev/null | tail -n1) || true
+total=$(( ${total_n:-0} + ${total_a:-0} + ${passed_w:-0} + ${failed_w:-0} ))
+bad=$(( ${failed_n:-0} + ${failed_a:-0} + ${failed_w:-0} ))
 echo
 echo "normal build: ${total_n:-0} tests, ${failed_n:-?} failed; ASan+UBSan build: ${total_a:-0} tests, ${failed_a:-?} failed"
+[ -s build/wine.log ] && echo "Windows provider under Wine: $(( ${passed_w:-0} + ${failed_w:-0} )) checks, ${failed_w:-?} failed"
 echo "$((total - bad)) passed, $bad failed"
 [ "$failed" -eq 0 ] && [ "$bad" -eq 0 ]
