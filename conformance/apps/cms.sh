@@ -10,7 +10,7 @@ echo "I, the undersigned, agree. $(date -u)" >"$work/doc.txt"
 sign() {  # KEY OUT [extra cms options]
   local key=$1 out=$2
   shift 2
-  ossl cms -sign -engine pkcs11 -keyform engine -inkey "$(key_uri "$key");pin-value=$pin" \
+  ossl cms -sign -engine pkcs11 -keyform engine -inkey "$(key_uri_pin "$key")" \
     -signer "$work/$key.pem" -in "$work/doc.txt" -binary -outform DER -out "$out" "$@"
 }
 verify() {  # P7S DOCUMENT
@@ -37,6 +37,6 @@ for s in rsa pss ec; do
 done
 expect_fail "cms -sign with a wrong PIN fails" bash -c \
   "OPENSSL_CONF='$work/openssl.cnf' LD_PRELOAD='$app_preload' openssl cms -sign -engine pkcs11 -keyform engine \
-   -inkey '$(key_uri rsa-key);pin-value=999999' -signer '$work/rsa-key.pem' -in '$work/doc.txt' -binary \
+   -inkey '$(key_uri rsa-key);pin-value=$wrong_pin' -signer '$work/rsa-key.pem' -in '$work/doc.txt' -binary \
    -outform DER -out '$work/bad.p7s'"
 finish

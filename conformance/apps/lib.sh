@@ -16,6 +16,7 @@ export HOME=$scratch/home
 mkdir -p "$HOME"
 label=apps-$kind
 pin=123456
+wrong_pin=999999
 keys=(rsa-key ec-key)
 
 step() { printf '# %s\n' "$*"; }
@@ -31,6 +32,10 @@ setup() {  # setup "what" COMMAND...: like check, but stops the script on failur
 }
 
 key_uri() { printf 'pkcs11:token=%s;object=%s' "$label" "$1"; }
+# key_uri_pin KEY: the URI with the PIN in it (none when the token takes an empty PIN).
+key_uri_pin() { key_uri "$1"; [ -n "$pin" ] && printf ';pin-value=%s' "$pin"; return 0; }
+# cn_of KEY: the common name in $work/KEY.pem (a key's certificate, or "ca").
+cn_of() { openssl x509 -in "$work/$1.pem" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= //p'; }
 ossl() { OPENSSL_CONF=$work/openssl.cnf app openssl "$@"; }
 
 make_ca() {

@@ -24,7 +24,7 @@ for key in "${keys[@]}"; do
     p11tool_ --test-sign --login "$(key_uri "$key")"
 done
 expect_fail "p11tool --test-sign with a wrong PIN fails" bash -c \
-  "GNUTLS_PIN=999999 LD_PRELOAD='$app_preload' timeout 120 p11tool --provider '$module' --test-sign --login '$(key_uri rsa-key)'"
+  "GNUTLS_PIN=$wrong_pin LD_PRELOAD='$app_preload' timeout 120 p11tool --provider '$module' --test-sign --login '$(key_uri rsa-key)'"
 check "pkcs11-tool --test --login" p11 --token-label "$label" --login --pin "$pin" --test
 expect_fail "pkcs11-tool --test reports no failure" grep -Eiq "failed|error|ERR" "$work/last.log"
 finish

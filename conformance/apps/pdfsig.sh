@@ -20,7 +20,7 @@ sign() {  # KEY
 }
 verify() {  # KEY: signature valid, certificate trusted, signer named
   local cn
-  [ "$1" = rsa-key ] && cn="apps rsa" || cn="apps ec"
+  cn=$(cn_of "$1")
   app pdfsig "$work/$1.pdf" >"$work/$1.txt" 2>&1
   cat "$work/$1.txt"
   grep -q "Signature Validation: Signature is Valid." "$work/$1.txt" &&

@@ -10,7 +10,7 @@ echo "restart test document" >"$work/doc.txt"
 
 cms_sign() {
   rm -f "$work/doc.p7s"
-  ossl cms -sign -engine pkcs11 -keyform engine -inkey "$(key_uri rsa-key);pin-value=$pin" \
+  ossl cms -sign -engine pkcs11 -keyform engine -inkey "$(key_uri_pin rsa-key)" \
     -signer "$work/rsa-key.pem" -in "$work/doc.txt" -binary -outform DER -out "$work/doc.p7s" &&
     openssl cms -verify -binary -inform DER -in "$work/doc.p7s" -content "$work/doc.txt" \
       -CAfile "$work/ca.pem" -purpose any -out /dev/null

@@ -11,7 +11,6 @@ setup_token
 setup "TLS server certificate for 127.0.0.1" server_cert server
 
 request=$'GET / HTTP/1.0\r\n\r\n'
-subject_of() { [ "$1" = rsa-key ] && echo "apps rsa" || echo "apps ec"; }
 
 # serve VERSION: one s_server that accepts one connection with VERSION only.
 serve() {
@@ -21,7 +20,7 @@ serve() {
 # saw KEY VERSION: the page and the server's log show the client certificate.
 saw() {
   local cn version=TLSv${2#tls}
-  cn=$(subject_of "$1")
+  cn=$(cn_of "$1")
   version=${version/_/.}
   stop_server
   if grep -q "Protocol  *: $version" "$work/page" &&
@@ -39,7 +38,7 @@ saw() {
 s_client() {  # KEY VERSION
   serve "$2"
   printf '%s' "$request" | OPENSSL_CONF=$work/openssl.cnf app timeout 120 openssl s_client -connect "127.0.0.1:$port" -"$2" -quiet -verify_return_error -CAfile "$work/ca.pem" \
-    -engine pkcs11 -keyform engine -key "$(key_uri "$1");pin-value=$pin" -cert "$work/$1.pem" >"$work/page" 2>&1
+    -engine pkcs11 -keyform engine -key "$(key_uri_pin "$1")" -cert "$work/$1.pem" >"$work/page" 2>&1
   saw "$1" "$2"
 }
 
@@ -48,7 +47,7 @@ curl_client() {  # KEY VERSION
   local v=${2#tls}
   v=${v/_/.}
   OPENSSL_CONF=$work/openssl.cnf app timeout 120 curl -sS --fail-with-body --tlsv"$v" --tls-max "$v" \
-    --cacert "$work/ca.pem" --engine pkcs11 --key-type ENG --key "$(key_uri "$1");pin-value=$pin" \
+    --cacert "$work/ca.pem" --engine pkcs11 --key-type ENG --key "$(key_uri_pin "$1")" \
     --cert "$work/$1.pem" "https://127.0.0.1:$port/" >"$work/page" 2>&1
   saw "$1" "$2"
 }
