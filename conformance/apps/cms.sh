@@ -35,7 +35,7 @@ check "the EC signer info is ecdsa-with-SHA256" signed_with "$work/ec.p7s" "ecds
 for s in rsa pss ec; do
   expect_fail "cms -verify refuses the $s signature over a changed document" verify "$work/$s.p7s" "$work/doc-changed.txt"
 done
-expect_fail "cms -sign with a wrong PIN fails" bash -c \
+[ -n "$wrong_pin" ] && expect_fail "cms -sign with a wrong PIN fails" bash -c \
   "OPENSSL_CONF='$work/openssl.cnf' LD_PRELOAD='$app_preload' openssl cms -sign -engine pkcs11 -keyform engine \
    -inkey '$(key_uri rsa-key);pin-value=$wrong_pin' -signer '$work/rsa-key.pem' -in '$work/doc.txt' -binary \
    -outform DER -out '$work/bad.p7s'"

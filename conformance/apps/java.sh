@@ -11,8 +11,9 @@ printf 'name = vtoken\nlibrary = %s\nslot = %d\n' "$module" "$slot" >"$work/pkcs
 jvm_env=()
 # The JVM handles SIGSEGV itself; under a preloaded ASan runtime it must be let.
 [ -n "$app_preload" ] && jvm_env=(ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0:handle_segv=0:allow_user_segv_handler=1")
-p11store=(-keystore NONE -storetype PKCS11 -providerClass sun.security.pkcs11.SunPKCS11 -providerArg "$work/pkcs11.cfg"
-  -storepass "$pin")
+p11store=(-keystore NONE -storetype PKCS11 -providerClass sun.security.pkcs11.SunPKCS11 -providerArg "$work/pkcs11.cfg")
+# No PIN (cloud token, protected authentication path): -protected, as for a PIN pad.
+if [ -n "$pin" ]; then p11store+=(-storepass "$pin"); else p11store+=(-protected); fi
 java_() { env "${jvm_env[@]}" ${app_preload:+LD_PRELOAD=$app_preload} timeout 180 "$@"; }
 
 entries() {

@@ -81,14 +81,44 @@ setup_emulated() {
     p11 --token-label "$label" --login --pin "$pin" --write-object "$work/ca.der" --type cert --id 99 --label apps-ca
 }
 
+# The cloud token: the reference signing service (tests/integration/service.sh)
+# with an account holding an RSA-2048 and a P-256 credential (SCAL1, a batch
+# per code), the agent logged in with password + TOTP, and codes for each
+# signature from the agent's otp_command. Its PIN is empty (protected
+# authentication path): applications log in without one.
+setup_cloud() {
+  source "$repo/tests/integration/service.sh"
+  label=apps@example.org
+  pin=""
+  wrong_pin=""
+  setup "start the reference signing service" service_start
+  setup "service account $label" service_account "$label"
+  local key type id
+  for key in "${keys[@]}"; do
+    [ "$key" = rsa-key ] && type=rsa2048 || type=p256
+    id=$(service_credential "$label" --key "$type" --scal 1 --multisign 100 --label "$key" 2>"$work/last.log")
+    [ -n "$id" ] || die "issue the $type credential $key"
+  done
+  service_configure_agent "scal1_window_seconds = 600"
+  setup "vtoken login (password + TOTP): the cloud token appears" service_login
+  for key in "${keys[@]}"; do
+    setup "read the certificate of $key from the cloud token" \
+      p11 --token-label "$label" --read-object --type cert --label "$key" -o "$work/$key.der"
+    openssl x509 -inform DER -in "$work/$key.der" -out "$work/$key.pem"
+  done
+  cp "$SERVICE_CA" "$work/ca.pem"
+  setup "the certificates chain to the service's CA" openssl verify -CAfile "$work/ca.pem" "$work/rsa-key.pem" "$work/ec-key.pem"
+}
+
 setup_token() {
   openssl_engine_conf "$module" >"$work/openssl.cnf"
   case $kind in
     emulated) setup_emulated ;;
-    cloud) die "the cloud token is not wired into the application scripts yet" ;;
+    cloud) setup_cloud ;;
     *) die "unknown token kind '$kind' (emulated or cloud)" ;;
   esac
-  setup "vtoken register (p11-kit module file, ~/.pki/nssdb)" "$vtoken" register --module "$module"
+  # app: vtoken runs modutil, which loads the module (ASan runtime preloaded).
+  setup "vtoken register (p11-kit module file, ~/.pki/nssdb)" app "$vtoken" register --module "$module"
   step "token '$label' ($kind) with ${keys[*]}, certificates from the test CA, module registered"
 }
 

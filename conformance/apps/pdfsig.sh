@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 setup_token
 nssdb=$HOME/.pki/nssdb
-setup "trust the test CA in ~/.pki/nssdb" certutil -A -d "sql:$nssdb" -n apps-ca -t "C,C,C" -i "$work/ca.pem"
+setup "trust the test CA in ~/.pki/nssdb" app certutil -A -d "sql:$nssdb" -n apps-ca -t "C,C,C" -i "$work/ca.pem"
 "$repo/scripts/lib/make-pdf.sh" "$work/doc.pdf" "Signed with vtoken ($kind token)"
 
 expect_output "pdfsig lists the token's certificates as nicknames" "$label:rsa-key" \

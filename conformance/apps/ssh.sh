@@ -63,7 +63,7 @@ CONF
   local rc=$?
   stop_server
   tail -n 30 "$work/ssh.out"
-  [ $rc -eq 0 ] && grep -q "^logged-in-with-$key\$" "$work/ssh.out" && grep -qi "PIN" "$work/askpass.log" &&
+  [ $rc -eq 0 ] && grep -q "^logged-in-with-$key\$" "$work/ssh.out" && { [ -z "$pin" ] || grep -qi "PIN" "$work/askpass.log"; } &&
     grep -q "Accepted publickey for $(id -un)" "$work/sshd.log" ||
     { echo "--- sshd log:"; tail -n 15 "$work/sshd.log"; return 1; }
 }

@@ -14,10 +14,13 @@ snap=$HOME/snap/firefox/common/.mozilla/firefox/efgh5678.default
 mkdir -p "$ff" "$snap" "$HOME/.mozilla/firefox/not-a-profile"
 certutil -N -d "sql:$ff" --empty-password
 certutil -N -d "sql:$snap" --empty-password
+# NSS tools load the module: under an ASan build they need the runtime preloaded
+# (app), and so does vtoken when it runs modutil.
 nss_has() {  # DB: modutil lists the module with our library
-  modutil -dbdir "sql:$1" -list 2>/dev/null | grep -A2 "\. vtoken\$" | grep -q "library name: $real_module"
+  app modutil -dbdir "sql:$1" -list 2>/dev/null | grep -A2 "\. vtoken\$" | grep -q "library name: $real_module"
 }
-reg() { "$vtoken" register --module "$module" | tee "$work/report.txt"; }
+reg() { app "$vtoken" register --module "$module" | tee "$work/report.txt"; }
+unreg() { app "$vtoken" unregister; }
 
 expect_output "register reports the p11-kit file it wrote" "p11-kit: +wrote $modfile" reg
 cat "$work/report.txt"
@@ -41,13 +44,13 @@ printf 'module: /elsewhere/libvtoken-pkcs11.so\n' >"$modfile"
 expect_output "a module file naming another path is updated" "p11-kit: +updated $modfile" reg
 check "... to the module" grep -qx "module: $real_module" "$modfile"
 
-expect_output "unregister removes the p11-kit file" "p11-kit: +removed $modfile" "$vtoken" unregister
+expect_output "unregister removes the p11-kit file" "p11-kit: +removed $modfile" unreg
 check "the module file is gone" test ! -e "$modfile"
 for db in "$nssdb" "$ff" "$snap"; do
   expect_fail "vtoken is gone from $(basename "$db")" nss_has "$db"
 done
 check "the NSS database itself is kept" test -f "$nssdb/cert9.db"
-expect_output "a second unregister changes nothing" "Nothing to change: already unregistered" "$vtoken" unregister
+expect_output "a second unregister changes nothing" "Nothing to change: already unregistered" unreg
 
 expect_output "a missing module is a usage error (exit 2)" "exit=2" \
   bash -c "'$vtoken' register --module /nonexistent/lib.so; echo exit=\$?"
@@ -60,7 +63,7 @@ if [ "$(id -u)" -eq 0 ]; then
   chmod 711 "$scratch"
   home2=$scratch/home2
   mkdir -p "$home2" && chown "$user" "$home2"
-  as_root_on_home2() { env -u XDG_CONFIG_HOME HOME="$home2" "$vtoken" register --module "$module"; }
+  as_root_on_home2() { app env -u XDG_CONFIG_HOME HOME="$home2" "$vtoken" register --module "$module"; }
   expect_output "as root on $user's home: register runs as $user" "Running as $user" as_root_on_home2
   check "pkcs11.txt is owned by $user" test "$(stat -c %u "$home2/.pki/nssdb/pkcs11.txt")" = "$uid"
   check "the module file is owned by $user" test "$(stat -c %u "$home2/.config/pkcs11/modules/vtoken.module")" = "$uid"
@@ -70,9 +73,9 @@ if [ "$(id -u)" -eq 0 ]; then
   as_user() { setpriv --reuid="$uid" --regid="$(id -g "$user")" --clear-groups env -u XDG_CONFIG_HOME HOME="$home2" \
     XDG_RUNTIME_DIR="$home2/run" XDG_DATA_HOME="$home2/data" "$@"; }
   expect_output "p11-kit, run as $user, lists the registered module" "^vtoken: $real_module" \
-    as_user timeout 60 p11-kit list-modules
+    app as_user timeout 60 p11-kit list-modules
   as_user "$vtoken" agent stop >/dev/null 2>&1
   expect_output "unregister as root on $user's home removes it" "p11-kit: +removed" \
-    env -u XDG_CONFIG_HOME HOME="$home2" "$vtoken" unregister
+    app env -u XDG_CONFIG_HOME HOME="$home2" "$vtoken" unregister
 fi
 finish
