@@ -1,6 +1,7 @@
 #include "tokend/server.h"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -23,6 +25,7 @@ constexpr int kMaxInflightPerConnection = 16;
 constexpr unsigned kSlowWorkers = 16;  // cloud requests waiting for a prompt or the service
 constexpr std::size_t kMaxConnections = 256;
 constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::uint64_t kIoStopKey = std::numeric_limits<std::uint64_t>::max();
 
 }  // namespace
 
@@ -30,12 +33,16 @@ struct Server::Connection {
   UniqueFd fd;
   bool tcp = false;  // loopback TCP: admitted by the secret in its hello
   ConnectionState state;
-  std::thread reader;
+  std::thread admission;  // loopback TCP only: waits for the secret, then arms the connection
   std::mutex write_mu;
   bool closed = false;  // guarded by write_mu
-  std::mutex inflight_mu;
-  std::condition_variable inflight_cv;
+  std::mutex read_mu;   // the frame reader: one thread at a time (the one the armed event woke)
+  wire::FrameReader frames;
+  std::mutex inflight_mu;  // guards the rest
   int inflight = 0;
+  bool paused = false;    // not re-armed: kMaxInflightPerConnection requests running
+  bool ended = false;     // nothing more will be read (end of stream, bad frame, refused)
+  bool finished = false;  // Finish has been called
 
   void Write(const Json& message) {
     std::lock_guard lock(write_mu);
@@ -46,8 +53,8 @@ struct Server::Connection {
       ::shutdown(fd.get(), SHUT_RDWR);  // the reader sees the end and cleans up
     }
   }
-  // Ends the reader's loop; replies still being computed are written before
-  // the connection closes (the `shutdown` op's own reply, for one).
+  // Ends reading; replies still being computed are written before the
+  // connection closes (the `shutdown` op's own reply, for one).
   void StopReading() {
     std::lock_guard lock(write_mu);
     if (!closed) ::shutdown(fd.get(), SHUT_RD);
@@ -60,6 +67,13 @@ Server::Server(Listener listener, ServerOptions options, std::unique_ptr<TcpList
   pool_ = std::make_unique<WorkerPool>(workers);
   slow_pool_ = std::make_unique<WorkerPool>(kSlowWorkers);
   stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  io_stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kIoStopKey;
+  if (!epoll_fd_ || !io_stop_fd_ || ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, io_stop_fd_.get(), &ev) != 0)
+    throw std::runtime_error(std::string("cannot set up epoll: ") + std::strerror(errno));
 }
 
 Server::~Server() = default;
@@ -78,6 +92,8 @@ void Server::Run(Dispatcher& dispatcher) {
   UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
   auto idle_since = std::chrono::steady_clock::now();
   std::vector<std::thread> finished;
+  for (unsigned i = 0; i < std::max(2u, options_.workers ? options_.workers : std::thread::hardware_concurrency()); ++i)
+    io_threads_.emplace_back([this] { IoLoop(); });
 
   for (;;) {
     pollfd fds[4] = {{listener_.fd.get(), POLLIN, 0},
@@ -130,6 +146,10 @@ void Server::Run(Dispatcher& dispatcher) {
     zombies_.clear();
   }
   for (auto& t : finished) t.join();
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto w = ::write(io_stop_fd_.get(), &one, sizeof one);
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
   slow_pool_.reset();
   pool_.reset();
 }
@@ -165,70 +185,152 @@ void Server::AddConnection(UniqueFd fd, bool tcp) {
   dispatcher_->Connect(conn->state);
   connections_[conn->state.id] = conn;
   LogDebug("connection " + std::to_string(conn->state.id) + (tcp ? " over loopback TCP" : ""));
-  conn->reader = std::thread([this, conn] { Serve(conn); });
+  if (tcp)
+    conn->admission = std::thread([this, conn] { Admit(conn); });
+  else
+    Arm(*conn, EPOLL_CTL_ADD);
 }
 
-void Server::Serve(std::shared_ptr<Connection> conn) {
-  wire::FrameReader reader;
-  std::array<std::uint8_t, kReadChunk> buffer;
-  const std::string who = "connection " + std::to_string(conn->state.id);
-  bool open = true;
-  if (conn->tcp) {  // no SO_PEERCRED over TCP: the hello must carry the endpoint file's secret
-    auto hello = tcp_->Admit(conn->fd.get());
-    if (!hello) {
-      LogWarning(who + " over loopback TCP refused: " + hello.error().message);
-      open = false;
-    } else {
-      conn->Write(dispatcher_->Handle(conn->state, *hello));
-      open = !conn->state.close_after_reply;
-    }
+void Server::Arm(Connection& conn, int op) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+  ev.data.u64 = conn.state.id;
+  if (::epoll_ctl(epoll_fd_.get(), op, conn.fd.get(), &ev) != 0) {
+    LogError("connection " + std::to_string(conn.state.id) + ": epoll_ctl: " + std::strerror(errno));
+    ::shutdown(conn.fd.get(), SHUT_RDWR);
   }
-  while (open) {
-    const ssize_t got = ::recv(conn->fd.get(), buffer.data(), buffer.size(), 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    reader.Feed({buffer.data(), static_cast<std::size_t>(got)});
-    WipeMemory(buffer.data(), static_cast<std::size_t>(got));
-    for (;;) {
-      auto next = reader.Next();
-      if (!next) {
-        LogWarning(who + " (" + conn->state.app + ") sent a bad frame (" + next.error().message + "); closing it");
-        open = false;
-        break;
-      }
-      if (!*next) break;
-      Json request = std::move(**next);
-      if (!conn->state.hello_done) {  // hello and anything before it: in order, on this thread
-        conn->Write(dispatcher_->Handle(conn->state, request));
-        if (conn->state.close_after_reply) {
-          open = false;
-          break;
-        }
-        continue;
-      }
-      {
-        std::unique_lock lock(conn->inflight_mu);
-        conn->inflight_cv.wait(lock, [&] { return conn->inflight < kMaxInflightPerConnection; });
-        ++conn->inflight;
-      }
-      WorkerPool& pool = dispatcher_->MayBlock(request) ? *slow_pool_ : *pool_;
-      pool.Post([this, conn, request = std::move(request)] {
-        Json reply = dispatcher_->Handle(conn->state, request);
-        conn->Write(reply);
-        std::lock_guard lock(conn->inflight_mu);
-        --conn->inflight;
-        conn->inflight_cv.notify_all();
-      });
-    }
+}
+
+void Server::Admit(const std::shared_ptr<Connection>& conn) {
+  // No SO_PEERCRED over TCP: the hello must carry the endpoint file's secret.
+  auto hello = tcp_->Admit(conn->fd.get());
+  bool open = false;
+  if (!hello) {
+    LogWarning("connection " + std::to_string(conn->state.id) + " over loopback TCP refused: " + hello.error().message);
+  } else {
+    conn->Write(dispatcher_->Handle(conn->state, *hello));
+    open = !conn->state.close_after_reply;
+  }
+  if (open) {
+    Arm(*conn, EPOLL_CTL_ADD);
+    return;
+  }
+  {
+    std::lock_guard lock(conn->inflight_mu);
+    conn->ended = conn->finished = true;
   }
   Finish(conn);
 }
 
-void Server::Finish(const std::shared_ptr<Connection>& conn) {
-  {
-    std::unique_lock lock(conn->inflight_mu);
-    conn->inflight_cv.wait(lock, [&] { return conn->inflight == 0; });
+void Server::IoLoop() {
+  for (;;) {
+    epoll_event ev{};
+    const int n = ::epoll_wait(epoll_fd_.get(), &ev, 1, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      LogError(std::string("epoll_wait failed: ") + std::strerror(errno));
+      return;
+    }
+    if (n == 0) continue;
+    if (ev.data.u64 == kIoStopKey) return;  // level-triggered: every I/O thread sees it
+    std::shared_ptr<Connection> conn;
+    {
+      std::lock_guard lock(mu_);
+      auto it = connections_.find(ev.data.u64);
+      if (it != connections_.end()) conn = it->second;
+    }
+    if (conn) OnReadable(conn);
   }
+}
+
+// On the I/O thread the connection's armed event woke (no other thread reads
+// it until it is armed again).
+void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
+  const std::string who = "connection " + std::to_string(conn->state.id);
+  std::vector<Json> requests;
+  bool end = false;
+  {
+    std::lock_guard lock(conn->read_mu);
+    std::array<std::uint8_t, kReadChunk> buffer;
+    const ssize_t got = ::recv(conn->fd.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // spurious: armed again below
+    } else if (got <= 0) {
+      end = true;
+    } else {
+      conn->frames.Feed({buffer.data(), static_cast<std::size_t>(got)});
+      WipeMemory(buffer.data(), static_cast<std::size_t>(got));
+      for (;;) {
+        auto next = conn->frames.Next();
+        if (!next) {
+          LogWarning(who + " (" + conn->state.app + ") sent a bad frame (" + next.error().message + "); closing it");
+          end = true;
+          break;
+        }
+        if (!*next) break;
+        requests.push_back(std::move(**next));
+      }
+    }
+  }
+  // hello and anything before it: in order, on this thread, before anything is armed.
+  std::size_t first = 0;
+  for (; first < requests.size() && !conn->state.hello_done; ++first) {
+    conn->Write(dispatcher_->Handle(conn->state, requests[first]));
+    if (conn->state.close_after_reply) {
+      end = true;
+      first = requests.size();
+      break;
+    }
+  }
+  const std::size_t count = requests.size() - first;
+  bool finish = false;
+  {
+    std::lock_guard lock(conn->inflight_mu);
+    conn->inflight += static_cast<int>(count);
+    if (end) {
+      conn->ended = true;
+      if (conn->inflight == 0 && !conn->finished) finish = conn->finished = true;
+    } else if (conn->inflight < kMaxInflightPerConnection) {
+      Arm(*conn, EPOLL_CTL_MOD);  // the next request may start on another thread now
+    } else {
+      conn->paused = true;  // armed again by Done
+    }
+  }
+  if (finish) Finish(conn);
+  for (std::size_t i = first; i < requests.size(); ++i)
+    Execute(conn, std::move(requests[i]), i + 1 == requests.size());
+}
+
+// Runs one request here (`here`: the last of what was read) or on a pool.
+void Server::Execute(const std::shared_ptr<Connection>& conn, Json request, bool here) {
+  auto job = [this, conn, request = std::move(request)] {
+    conn->Write(dispatcher_->Handle(conn->state, request));
+    Done(conn);
+  };
+  if (dispatcher_->MayBlock(request))
+    slow_pool_->Post(std::move(job));
+  else if (here)
+    job();
+  else
+    pool_->Post(std::move(job));
+}
+
+void Server::Done(const std::shared_ptr<Connection>& conn) {
+  bool finish = false;
+  {
+    std::lock_guard lock(conn->inflight_mu);
+    --conn->inflight;
+    if (conn->paused && !conn->ended && conn->inflight < kMaxInflightPerConnection) {
+      conn->paused = false;
+      Arm(*conn, EPOLL_CTL_MOD);
+    }
+    if (conn->ended && conn->inflight == 0 && !conn->finished) finish = conn->finished = true;
+  }
+  if (finish) Finish(conn);
+}
+
+void Server::Finish(const std::shared_ptr<Connection>& conn) {
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, conn->fd.get(), nullptr);  // fails harmlessly if never armed
   dispatcher_->Disconnect(conn->state);
   {
     std::lock_guard lock(conn->write_mu);
@@ -238,7 +340,7 @@ void Server::Finish(const std::shared_ptr<Connection>& conn) {
   LogDebug("connection " + std::to_string(conn->state.id) + " closed");
   std::lock_guard lock(mu_);
   connections_.erase(conn->state.id);
-  zombies_.push_back(std::move(conn->reader));
+  if (conn->admission.joinable()) zombies_.push_back(std::move(conn->admission));
   cv_.notify_all();
 }
 

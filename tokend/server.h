@@ -1,9 +1,18 @@
 #pragma once
 // The agent's socket side: accepts connections (same uid only, checked with
-// SO_PEERCRED), reads frames on one thread per connection, runs requests on a
-// shared worker pool (replies may come back in any order, writes serialized
-// per connection), pushes events, and stops on SIGTERM/SIGINT, the
-// `shutdown` op, or after agent.idle_exit_seconds without connections.
+// SO_PEERCRED), reads and runs requests (replies may come back in any order,
+// writes serialized per connection), pushes events, and stops on
+// SIGTERM/SIGINT, the `shutdown` op, or after agent.idle_exit_seconds without
+// connections.
+//
+// Reading is leader/follower on one epoll set: a few I/O threads wait in
+// epoll_wait, every connection is armed EPOLLONESHOT, and the thread that
+// wakes for a connection reads what is there, re-arms it (so the next
+// pipelined request of the same connection can start on another thread) and
+// runs the request itself. A request thus costs one thread wake-up in the
+// agent, not a reader-to-worker hand-off. Frames that arrive together beyond
+// the first go to the worker pool; requests that may wait for a person or a
+// remote service go to the slow pool.
 // A connection that sends garbage, a truncated or oversized frame, or CBOR
 // that is not a map is closed; nothing else is affected.
 #include <atomic>
@@ -44,7 +53,12 @@ class Server : public EventSink {
 
  private:
   struct Connection;
-  void Serve(std::shared_ptr<Connection> conn);
+  void IoLoop();
+  void OnReadable(const std::shared_ptr<Connection>& conn);
+  void Admit(const std::shared_ptr<Connection>& conn);  // loopback TCP: the secret, then the hello
+  void Arm(Connection& conn, int op);
+  void Execute(const std::shared_ptr<Connection>& conn, Json request, bool here);
+  void Done(const std::shared_ptr<Connection>& conn);
   void Accept();
   void AcceptTcp();
   void AddConnection(UniqueFd fd, bool tcp);
@@ -60,6 +74,9 @@ class Server : public EventSink {
   // that serves every other connection's requests.
   std::unique_ptr<WorkerPool> slow_pool_;
   UniqueFd stop_fd_;  // eventfd
+  UniqueFd epoll_fd_;    // every connection past admission, EPOLLONESHOT
+  UniqueFd io_stop_fd_;  // eventfd in epoll_fd_, level-triggered: ends every I/O thread
+  std::vector<std::thread> io_threads_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::uint64_t, std::shared_ptr<Connection>> connections_;

@@ -1,7 +1,9 @@
 // The real vtokend on a temp XDG environment: hostile frames close only the
 // connection that sent them; single instance; stale sockets; SIGTERM; events;
-// pipelined requests. (The SO_PEERCRED uid check cannot be tested as root,
+// pipelined requests; loopback TCP admission. (The SO_PEERCRED uid check cannot be tested as root,
 // where the tests run: a different uid needs a second account.)
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <p11-kit/pkcs11.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -229,4 +232,76 @@ TEST_CASE("the agent starts and answers", "[socket]") {
   test::TempXdg xdg;
   test::AgentProcess agent;
   REQUIRE(agent.Start(xdg.socket()));  // how fast is measured by bench/ (cold start), not here
+}
+
+namespace {
+
+// A loopback TCP connection to the agent's --tcp-listen endpoint (-1 on failure).
+int ConnectTcp(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("loopback TCP: the hello must carry the secret, admitted connections work like the socket", "[socket]") {
+  test::TempXdg xdg("[agent]\ntcp_listen = 0\n");
+  test::AgentProcess agent;
+  REQUIRE(agent.Start(xdg.socket()));
+  // The agent answers on its socket before it opens the TCP endpoint: wait for the file (up to 5 s).
+  std::string line, secret_hex;
+  unsigned port = 0;
+  for (int tries = 0; tries < 500 && secret_hex.size() != 64; ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::ifstream endpoint(xdg.root() / "run" / "vtoken" / "agent-tcp.txt");
+    while (std::getline(endpoint, line)) {
+      if (line.starts_with("port=")) port = static_cast<unsigned>(std::stoul(line.substr(5)));
+      if (line.starts_with("secret=")) secret_hex = line.substr(7);
+    }
+  }
+  REQUIRE(port != 0);
+  REQUIRE(secret_hex.size() == 64);
+  wire::Bytes secret;
+  for (std::size_t i = 0; i < secret_hex.size(); i += 2)
+    secret.push_back(static_cast<std::uint8_t>(std::stoul(secret_hex.substr(i, 2), nullptr, 16)));
+  auto hello = [&](const wire::Bytes& s) {
+    return Json{{"id", 1u},    {"op", "hello"}, {"version", 1},          {"client", "ksp"},
+                {"app", "t"}, {"pid", 1u},     {"secret", wire::Binary(s)}};
+  };
+
+  SECTION("a wrong secret is closed without a reply") {
+    int fd = ConnectTcp(static_cast<std::uint16_t>(port));
+    REQUIRE(fd >= 0);
+    wire::Bytes wrong = secret;
+    wrong[0] ^= 1;
+    REQUIRE(wire::WriteFrame(fd, hello(wrong)));
+    auto frame = wire::ReadFrame(fd);
+    CHECK((!frame || !*frame));  // closed, nothing said
+    ::close(fd);
+  }
+  SECTION("the right secret: hello, then pipelined requests all answered") {
+    int fd = ConnectTcp(static_cast<std::uint16_t>(port));
+    REQUIRE(fd >= 0);
+    REQUIRE(wire::WriteFrame(fd, hello(secret)));
+    for (std::uint64_t i = 0; i < 8; ++i) REQUIRE(wire::WriteFrame(fd, Json{{"id", 10 + i}, {"op", "slots"}}));
+    std::set<std::uint64_t> answered;
+    while (answered.size() < 9) {
+      auto frame = wire::ReadFrame(fd);
+      REQUIRE(frame);
+      REQUIRE(*frame);
+      CHECK((**frame)["ok"] == true);
+      answered.insert((**frame)["id"].get<std::uint64_t>());
+    }
+    CHECK(*answered.begin() == 1);
+    CHECK(*answered.rbegin() == 17);
+    ::close(fd);
+  }
+  AgentClient c = Client(xdg);  // the Unix socket is unaffected
+  CHECK(Works(c));
 }
