@@ -52,12 +52,15 @@ issue() {
     openssl x509 -req -in "$work/$1.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
       -days 2 -extfile "$work/leaf.ext" -out "$work/$1.pem"
 }
-# server_cert NAME: a TLS server certificate for 127.0.0.1, key in a file.
+# server_cert NAME: a TLS server certificate for 127.0.0.1, key in a file,
+# issued by a CA of its own ($work/server-ca.pem, what clients trust).
 server_cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=vtoken apps server CA" \
+    -keyout "$work/server-ca.key" -out "$work/server-ca.pem" -addext "basicConstraints=critical,CA:TRUE" &&
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
     -keyout "$work/$1.key" -out "$work/$1.csr" &&
-    openssl x509 -req -in "$work/$1.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
-      -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n') -out "$work/$1.pem"
+    openssl x509 -req -in "$work/$1.csr" -CA "$work/server-ca.pem" -CAkey "$work/server-ca.key" -CAcreateserial \
+      -days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n') -out "$work/$1.pem"
 }
 
 setup_emulated() {
@@ -119,7 +122,7 @@ setup_token() {
   esac
   # app: vtoken runs modutil, which loads the module (ASan runtime preloaded).
   setup "vtoken register (p11-kit module file, ~/.pki/nssdb)" app "$vtoken" register --module "$module"
-  step "token '$label' ($kind) with ${keys[*]}, certificates from the test CA, module registered"
+  step "token '$label' ($kind) with ${keys[*]} and their certificates; module registered"
 }
 
 # start_server LOG COMMAND...: starts a server in the background that prints
@@ -156,5 +159,13 @@ server_pid=""
 apps_cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
   cleanup
+  # service.sh starts the service from a subshell ($SERVICE_PID): stop the
+  # service itself too, or the subshell waits for it and keeps our output open.
+  if [ -n "${SERVICE_PID:-}" ]; then
+    local child
+    for child in $(pgrep -P "$SERVICE_PID"); do kill "$child" 2>/dev/null; done
+    kill "$SERVICE_PID" 2>/dev/null
+  fi
+  return 0
 }
 trap apps_cleanup EXIT

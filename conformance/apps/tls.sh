@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # TLS client authentication with the token's keys, against `openssl s_server
-# -Verify 1` on 127.0.0.1 (trusting the test CA), over TLS 1.2 and TLS 1.3
+# -Verify 1` on 127.0.0.1 (trusting the CA of the token's certificates), over TLS 1.2 and TLS 1.3
 # (RSA-PSS with the RSA key), with three clients:
 #   openssl s_client and curl through the libp11 engine,
 #   gnutls-cli with a pkcs11: URL (module given with --provider: p11-kit
@@ -37,7 +37,7 @@ saw() {
 
 s_client() {  # KEY VERSION
   serve "$2"
-  printf '%s' "$request" | OPENSSL_CONF=$work/openssl.cnf app timeout 120 openssl s_client -connect "127.0.0.1:$port" -"$2" -quiet -verify_return_error -CAfile "$work/ca.pem" \
+  printf '%s' "$request" | OPENSSL_CONF=$work/openssl.cnf app timeout 120 openssl s_client -connect "127.0.0.1:$port" -"$2" -quiet -verify_return_error -CAfile "$work/server-ca.pem" \
     -engine pkcs11 -keyform engine -key "$(key_uri_pin "$1")" -cert "$work/$1.pem" >"$work/page" 2>&1
   saw "$1" "$2"
 }
@@ -47,7 +47,7 @@ curl_client() {  # KEY VERSION
   local v=${2#tls}
   v=${v/_/.}
   OPENSSL_CONF=$work/openssl.cnf app timeout 120 curl -sS --fail-with-body --tlsv"$v" --tls-max "$v" \
-    --cacert "$work/ca.pem" --engine pkcs11 --key-type ENG --key "$(key_uri_pin "$1")" \
+    --cacert "$work/server-ca.pem" --engine pkcs11 --key-type ENG --key "$(key_uri_pin "$1")" \
     --cert "$work/$1.pem" "https://127.0.0.1:$port/" >"$work/page" 2>&1
   saw "$1" "$2"
 }
@@ -57,7 +57,7 @@ gnutls_client() {  # KEY VERSION
   local v=${2#tls}
   v=${v/_/.}
   printf '%s' "$request" | GNUTLS_PIN=$pin app timeout 120 gnutls-cli --provider "$module" \
-    --priority "NORMAL:-VERS-ALL:+VERS-TLS$v" --x509cafile "$work/ca.pem" \
+    --priority "NORMAL:-VERS-ALL:+VERS-TLS$v" --x509cafile "$work/server-ca.pem" \
     --x509certfile "$work/$1.pem" --x509keyfile "$(key_uri "$1")" -p "$port" 127.0.0.1 >"$work/page" 2>&1
   saw "$1" "$2"
 }
