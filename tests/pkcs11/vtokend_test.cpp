@@ -10,11 +10,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/wire.h"
 #include "module_fixture.h"
@@ -196,4 +199,183 @@ TEST_CASE("vtokend: init token, PIN, keygen, every mechanism, removal") {
   CK_SESSION_INFO si;
   CHECK(f->C_GetSessionInfo(h, &si) == CKR_DEVICE_REMOVED);
   CHECK(f->C_GetTokenInfo(free_slot, &ti) == CKR_TOKEN_NOT_PRESENT);
+}
+
+// Many threads on one module and the real agent (run under ThreadSanitizer by
+// the test command): signers with their own sessions, object finders, slot
+// pollers, and one thread unplugging and plugging the token. Workers record
+// what they saw (no Catch assertions off the main thread); every return code
+// must be one a removal explains, and every signer must sign while plugged.
+TEST_CASE("vtokend: many threads sign, find and poll while the token is unplugged and plugged") {
+  WithVtokend t;
+  REQUIRE(t.available);
+  CK_FUNCTION_LIST* f = t.f;
+  CK_ULONG n = 0;
+  REQUIRE(f->C_GetSlotList(CK_TRUE, nullptr, &n) == CKR_OK);
+  std::vector<CK_SLOT_ID> slots(n);
+  REQUIRE(f->C_GetSlotList(CK_TRUE, slots.data(), &n) == CKR_OK);
+  CK_SLOT_ID slot = CK_UNAVAILABLE_INFORMATION;
+  for (CK_SLOT_ID s : slots) {
+    CK_TOKEN_INFO ti;
+    REQUIRE(f->C_GetTokenInfo(s, &ti) == CKR_OK);
+    if (!(ti.flags & CKF_TOKEN_INITIALIZED)) slot = s;
+  }
+  REQUIRE(slot != CK_UNAVAILABLE_INFORMATION);
+  CK_UTF8CHAR so_pin[] = "87654321";
+  CK_UTF8CHAR pin[] = "1234";
+  CK_UTF8CHAR label[32];
+  std::memset(label, ' ', sizeof label);
+  std::memcpy(label, "threads", 7);
+  REQUIRE(f->C_InitToken(slot, so_pin, 8, label) == CKR_OK);
+  CK_SESSION_HANDLE admin;
+  REQUIRE(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &admin) == CKR_OK);
+  REQUIRE(f->C_Login(admin, CKU_SO, so_pin, 8) == CKR_OK);
+  REQUIRE(f->C_InitPIN(admin, pin, 4) == CKR_OK);
+  REQUIRE(f->C_Logout(admin) == CKR_OK);
+  REQUIRE(f->C_Login(admin, CKU_USER, pin, 4) == CKR_OK);
+  CK_BBOOL yes = CK_TRUE;
+  CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  CK_BYTE id[] = {7};
+  CK_MECHANISM ec_gen{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+  CK_ATTRIBUTE pub_t[] = {{CKA_TOKEN, &yes, 1}, {CKA_EC_PARAMS, p256, sizeof p256}, {CKA_VERIFY, &yes, 1}, {CKA_ID, id, 1}};
+  CK_ATTRIBUTE priv_t[] = {{CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &yes, 1}, {CKA_SIGN, &yes, 1}, {CKA_ID, id, 1}};
+  CK_OBJECT_HANDLE pub, priv;
+  REQUIRE(f->C_GenerateKeyPair(admin, &ec_gen, pub_t, 4, priv_t, 4, &pub, &priv) == CKR_OK);
+  std::string name;
+  auto status = AgentRequest(t.sandbox->socket(), {{"op", "slots"}});
+  for (const auto& s : status.value("slots", wire::Json::array()))
+    if (s.value("slot_id", CK_SLOT_ID{0}) == slot) name = s.value("name", "");
+  REQUIRE_FALSE(name.empty());
+
+  // What a removal may answer on the way (session killed, login and handles dropped, token absent).
+  auto explained = [](CK_RV rv) {
+    return rv == CKR_OK || rv == CKR_DEVICE_REMOVED || rv == CKR_SESSION_HANDLE_INVALID ||
+           rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_KEY_HANDLE_INVALID ||
+           rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_USER_ALREADY_LOGGED_IN;
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<int> total_signed{0};
+  std::mutex seen_mutex;
+  std::vector<CK_RV> unexplained;
+  auto note = [&](CK_RV rv) {
+    if (explained(rv)) return;
+    std::lock_guard lock(seen_mutex);
+    unexplained.push_back(rv);
+  };
+  // One key handle for the private key of this test, found through the session.
+  auto find_key = [&](CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE& key) {
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_ID, id, 1}};
+    CK_RV rv = f->C_FindObjectsInit(s, tmpl, 2);
+    if (rv != CKR_OK) return rv;
+    CK_ULONG found = 0;
+    rv = f->C_FindObjects(s, &key, 1, &found);
+    const CK_RV final_rv = f->C_FindObjectsFinal(s);
+    if (rv == CKR_OK) rv = final_rv;
+    return rv == CKR_OK && found != 1 ? CKR_OBJECT_HANDLE_INVALID : rv;
+  };
+
+  constexpr int kSigners = 4;
+  std::vector<int> signed_by(kSigners, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSigners; ++i)
+    threads.emplace_back([&, i] {
+      const Bytes hash(32, static_cast<CK_BYTE>(i));
+      CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+      CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, verify_key = CK_INVALID_HANDLE;
+      while (!stop.load()) {
+        CK_RV rv = CKR_OK;
+        if (s == CK_INVALID_HANDLE) {
+          rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &s);
+          if (rv != CKR_OK) s = CK_INVALID_HANDLE;
+          if (rv == CKR_OK) rv = f->C_Login(s, CKU_USER, pin, 4);
+          if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) rv = find_key(s, CKO_PRIVATE_KEY, key);
+          if (rv == CKR_OK) rv = find_key(s, CKO_PUBLIC_KEY, verify_key);
+        }
+        if (rv == CKR_OK) {
+          CK_MECHANISM m{CKM_ECDSA, nullptr, 0};
+          rv = f->C_SignInit(s, &m, key);
+          Bytes sig(64);
+          CK_ULONG len = sig.size();
+          if (rv == CKR_OK) rv = f->C_Sign(s, const_cast<CK_BYTE*>(hash.data()), hash.size(), sig.data(), &len);
+          if (rv == CKR_OK) rv = f->C_VerifyInit(s, &m, verify_key);
+          if (rv == CKR_OK) {
+            rv = f->C_Verify(s, const_cast<CK_BYTE*>(hash.data()), hash.size(), sig.data(), len);
+            if (rv == CKR_OK) {
+              ++signed_by[i];
+              ++total_signed;
+            } else if (explained(rv)) {
+              rv = CKR_SIGNATURE_INVALID;  // a signature that does not verify is never explained by a removal
+            }
+          }
+        }
+        note(rv);
+        if (rv != CKR_OK && s != CK_INVALID_HANDLE) {
+          f->C_CloseSession(s);  // start over: the token may be gone or back
+          s = CK_INVALID_HANDLE;
+        }
+        if (rv != CKR_OK) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      if (s != CK_INVALID_HANDLE) f->C_CloseSession(s);
+    });
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        CK_SESSION_HANDLE s;
+        CK_RV rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &s);
+        if (rv == CKR_OK) {
+          CK_OBJECT_HANDLE key;
+          rv = find_key(s, CKO_PUBLIC_KEY, key);  // public: found without a login
+          CK_BYTE point[128];
+          CK_ATTRIBUTE a{CKA_EC_POINT, point, sizeof point};
+          if (rv == CKR_OK) rv = f->C_GetAttributeValue(s, key, &a, 1);
+          const CK_RV closed = f->C_CloseSession(s);
+          note(rv != CKR_OK ? rv : closed);
+        } else {
+          note(rv);
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+      }
+    });
+  threads.emplace_back([&] {
+    while (!stop.load()) {
+      CK_SLOT_INFO si;
+      CK_TOKEN_INFO ti;
+      CK_RV rv = f->C_GetSlotInfo(slot, &si);
+      if (rv == CKR_OK && (si.flags & CKF_TOKEN_PRESENT)) {
+        rv = f->C_GetTokenInfo(slot, &ti);
+      }
+      note(rv);
+      CK_ULONG count = 0;
+      note(f->C_GetSlotList(CK_TRUE, nullptr, &count));
+    }
+  });
+
+  // The main thread unplugs and plugs, each time after the signers made
+  // progress (bounded waits: a stuck module fails the checks below, it does not hang).
+  auto wait_for_signatures = [&](int more) {
+    const int target = total_signed.load() + more;
+    for (int i = 0; i < 3000 && total_signed.load() < target; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return total_signed.load() >= target;
+  };
+  int cycles_with_progress = 0;
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    if (wait_for_signatures(kSigners)) ++cycles_with_progress;
+    CHECK(AgentRequest(t.sandbox->socket(), {{"op", "token_unplug"}, {"name", name}}).value("ok", false));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(AgentRequest(t.sandbox->socket(), {{"op", "token_plug"}, {"name", name}}).value("ok", false));
+  }
+  const bool signs_after_last_plug = wait_for_signatures(kSigners);
+  stop = true;
+  for (auto& th : threads) th.join();
+
+  CHECK(cycles_with_progress == 3);
+  CHECK(signs_after_last_plug);
+  for (int i = 0; i < kSigners; ++i) {
+    INFO("signer " << i);
+    CHECK(signed_by[i] > 0);
+  }
+  std::lock_guard lock(seen_mutex);
+  INFO("first unexplained CK_RV: 0x" << std::hex << (unexplained.empty() ? 0 : unexplained.front()));
+  CHECK(unexplained.empty());
 }
