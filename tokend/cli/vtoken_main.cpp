@@ -5,6 +5,7 @@
 #include "common/paths.h"
 #include "tokend/cli/cli.h"
 #include "tokend/cli/cli_cloud.h"
+#include "tokend/cli/cli_sign.h"
 
 using namespace vtoken;
 using namespace vtoken::agent;
@@ -111,6 +112,17 @@ int main(int argc, char** argv) {
   auto* lo = app.add_subcommand("logout", "revoke the cloud session and remove the cloud token (all accounts by default)");
   lo->add_option("account", logout_account, "only this account");
   lo->callback(with_context([&] { return cli::Logout(ctx, logout_account); }));
+
+  cli::SignOptions sign;
+  auto* sg = app.add_subcommand("sign", "sign files with the cloud token, one code for all: detached CAdES/CMS (FILE.p7s); "
+                                        "only hashes leave this machine");
+  sg->add_option("files", sign.files, "the files to sign")->required();
+  sg->add_option("--key", sign.key, "the credential: its ID or label (needed when the account has several)");
+  sg->add_option("--out", sign.out_dir, "write the .p7s files into this directory (default: beside each file)");
+  sg->add_option("--hash", sign.hash, "sha256 (default), sha384 or sha512");
+  sg->add_flag("--pss", sign.pss, "RSA keys: sign with RSASSA-PSS instead of PKCS#1 v1.5");
+  sg->add_flag("!--no-progress", sign.progress, "no progress bar (it is shown only on a terminal anyway)");
+  sg->callback(with_context([&] { return cli::Sign(ctx, sign); }));
 
   auto* agent = app.add_subcommand("agent", "control the agent process");
   agent->require_subcommand(1);
