@@ -1,14 +1,14 @@
 #include "pkcs11/crypto.h"
 
 #include <openssl/core_names.h>
-#include <openssl/ecdsa.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include <array>
 #include <memory>
+
+#include "common/der.h"
 
 namespace vtoken::pkcs11 {
 namespace {
@@ -18,21 +18,15 @@ struct HashInfo {
   CK_RSA_PKCS_MGF_TYPE mgf;
   const EVP_MD* (*md)();
   CK_ULONG length;
-  std::size_t prefix_len;
-  std::array<std::uint8_t, 19> prefix;  // DigestInfo header
+  der::Hash der;
 };
 
 const HashInfo kHashes[] = {
-    {CKM_SHA_1, CKG_MGF1_SHA1, EVP_sha1, 20, 15,
-     {0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14}},
-    {CKM_SHA224, CKG_MGF1_SHA224, EVP_sha224, 28, 19,
-     {0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04, 0x05, 0x00, 0x04, 0x1c}},
-    {CKM_SHA256, CKG_MGF1_SHA256, EVP_sha256, 32, 19,
-     {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}},
-    {CKM_SHA384, CKG_MGF1_SHA384, EVP_sha384, 48, 19,
-     {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30}},
-    {CKM_SHA512, CKG_MGF1_SHA512, EVP_sha512, 64, 19,
-     {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40}},
+    {CKM_SHA_1, CKG_MGF1_SHA1, EVP_sha1, 20, der::Hash::kSha1},
+    {CKM_SHA224, CKG_MGF1_SHA224, EVP_sha224, 28, der::Hash::kSha224},
+    {CKM_SHA256, CKG_MGF1_SHA256, EVP_sha256, 32, der::Hash::kSha256},
+    {CKM_SHA384, CKG_MGF1_SHA384, EVP_sha384, 48, der::Hash::kSha384},
+    {CKM_SHA512, CKG_MGF1_SHA512, EVP_sha512, 64, der::Hash::kSha512},
 };
 
 const HashInfo* Hash(CK_MECHANISM_TYPE mech) {
@@ -89,7 +83,6 @@ wire::Bytes UnwrapPoint(const wire::Bytes& v) {
 
 using ParamBld = std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
 using Params = std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM, OSSL_PARAM_free>>;
-using EcdsaSig = std::unique_ptr<ECDSA_SIG, ossl::Deleter<ECDSA_SIG, ECDSA_SIG_free>>;
 
 Result<ossl::PKey> FromData(const char* type, OSSL_PARAM* params) {
   ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
@@ -141,9 +134,7 @@ Result<wire::Bytes> FinishDigest(EVP_MD_CTX* ctx) {
 
 wire::Bytes DigestInfo(CK_MECHANISM_TYPE hash, std::span<const std::uint8_t> digest) {
   const HashInfo* h = Hash(hash);
-  wire::Bytes out(h->prefix.begin(), h->prefix.begin() + h->prefix_len);
-  out.insert(out.end(), digest.begin(), digest.end());
-  return out;
+  return der::DigestInfo(h->der, digest);
 }
 
 Result<KeyShape> ShapeOf(const Object& key) {
@@ -213,7 +204,7 @@ Result<void> VerifyRaw(EVP_PKEY* key, CK_MECHANISM_TYPE raw, const std::optional
   if (signature.size() != signature_length) return Fail(CKR_SIGNATURE_LEN_RANGE, "signature has the wrong length");
   ossl::PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
   if (!ctx || EVP_PKEY_verify_init(ctx.get()) <= 0) return Fail(CKR_FUNCTION_FAILED, "EVP_PKEY_verify_init failed");
-  wire::Bytes der;
+  wire::Bytes der_signature;
   std::span<const std::uint8_t> sig = signature;
   if (raw == CKM_RSA_PKCS) {
     if (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0)
@@ -225,21 +216,10 @@ Result<void> VerifyRaw(EVP_PKEY* key, CK_MECHANISM_TYPE raw, const std::optional
         EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx.get(), static_cast<int>(pss->salt_len)) <= 0)
       return Fail(CKR_MECHANISM_PARAM_INVALID, "cannot set PSS parameters");
   } else if (raw == CKM_ECDSA) {
-    const std::size_t half = signature.size() / 2;
-    EcdsaSig s(ECDSA_SIG_new());
-    BIGNUM* r = BN_bin2bn(signature.data(), static_cast<int>(half), nullptr);
-    BIGNUM* sv = BN_bin2bn(signature.data() + half, static_cast<int>(half), nullptr);
-    if (!s || !r || !sv || ECDSA_SIG_set0(s.get(), r, sv) != 1) {
-      BN_free(r);
-      BN_free(sv);
-      return Fail(CKR_HOST_MEMORY, "ECDSA_SIG failed");
-    }
-    unsigned char* out = nullptr;
-    const int n = i2d_ECDSA_SIG(s.get(), &out);
-    if (n <= 0) return Fail(CKR_HOST_MEMORY, "i2d_ECDSA_SIG failed");
-    der.assign(out, out + n);
-    OPENSSL_free(out);
-    sig = der;
+    auto encoded = der::EcdsaRawToDer(signature);
+    if (!encoded) return Fail(CKR_SIGNATURE_INVALID, "an ECDSA signature is r||s, two equal halves");
+    der_signature = std::move(*encoded);
+    sig = der_signature;
   } else {
     return Fail(CKR_MECHANISM_INVALID, "mechanism cannot verify");
   }

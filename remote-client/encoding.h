@@ -1,8 +1,6 @@
 #pragma once
-// Byte encodings used on the CSC wire: strict base64 (standard alphabet with
-// padding, as CSC hashes, signatures and certificates use), base64url without
-// padding (PKCE), and JSON string escaping into wiping buffers for bodies that
-// carry secrets.
+// Byte encodings used on the CSC wire: base64 (from common/) and JSON string
+// escaping into wiping buffers for bodies that carry secrets.
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -10,18 +8,17 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base64.h"
 #include "common/secure.h"
 
 namespace vtoken::csc {
 
 using Bytes = std::vector<std::uint8_t>;
 
-std::string Base64Encode(std::span<const std::uint8_t> data);
-// Strict: standard alphabet, required padding, no whitespace. nullopt if
-// malformed or if the decoded size would exceed max_bytes.
-std::optional<Bytes> Base64Decode(std::string_view text, std::size_t max_bytes);
-
-std::string Base64UrlEncode(std::span<const std::uint8_t> data);  // no padding
+// Strict base64 and base64url: common/base64.h.
+using vtoken::Base64Decode;
+using vtoken::Base64Encode;
+using vtoken::Base64UrlEncode;
 
 // Appends `value` as a quoted JSON string to `out`.
 void AppendJsonString(SecureString& out, std::string_view value);

@@ -1,13 +1,13 @@
 #include "algorithms.h"
 
 #include <openssl/asn1.h>
-#include <openssl/ecdsa.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <memory>
 
+#include "common/der.h"
 #include "common/ossl.h"
 
 namespace vtoken::service {
@@ -26,37 +26,14 @@ constexpr HashInfo kHashes[] = {
 };
 const HashInfo& Info(HashAlg h) { return kHashes[static_cast<int>(h)]; }
 
-// DER of AlgorithmIdentifier.algorithm OID contents for the SHA-2 hashes.
-Bytes HashOidDer(HashAlg h) {
-  Bytes oid = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x00};
-  oid.back() = static_cast<std::uint8_t>(1 + static_cast<int>(h));
-  return oid;
-}
-
-Bytes Tlv(std::uint8_t tag, const Bytes& content) {
-  Bytes out{tag};
-  std::size_t n = content.size();
-  if (n < 128) {
-    out.push_back(static_cast<std::uint8_t>(n));
-  } else if (n < 256) {
-    out.push_back(0x81);
-    out.push_back(static_cast<std::uint8_t>(n));
-  } else {
-    out.push_back(0x82);
-    out.push_back(static_cast<std::uint8_t>(n >> 8));
-    out.push_back(static_cast<std::uint8_t>(n));
+der::Hash ToDer(HashAlg h) {
+  switch (h) {
+    case HashAlg::kSha256: return der::Hash::kSha256;
+    case HashAlg::kSha384: return der::Hash::kSha384;
+    case HashAlg::kSha512: return der::Hash::kSha512;
   }
-  out.insert(out.end(), content.begin(), content.end());
-  return out;
+  return der::Hash::kSha256;
 }
-
-Bytes Concat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
-Bytes HashAlgId(HashAlg h) { return Tlv(0x30, Concat({HashOidDer(h), Bytes{0x05, 0x00}})); }
 
 std::optional<HashAlg> HashFromAlgor(const X509_ALGOR* a) {
   if (!a) return std::nullopt;
@@ -78,9 +55,7 @@ std::string HashOid(HashAlg h) { return Info(h).oid; }
 std::size_t HashLength(HashAlg h) { return Info(h).len; }
 const char* HashName(HashAlg h) { return Info(h).name; }
 
-Bytes DigestInfo(HashAlg h, const Bytes& digest) {
-  return Tlv(0x30, Concat({HashAlgId(h), Tlv(0x04, digest)}));
-}
+Bytes DigestInfo(HashAlg h, const Bytes& digest) { return der::DigestInfo(ToDer(h), digest); }
 
 std::optional<KeyType> KeyTypeFromName(std::string_view n) {
   if (n == "rsa2048") return KeyType::kRsa2048;
@@ -181,51 +156,7 @@ std::optional<PssParams> ParsePssParams(const Bytes& der) {
 }
 
 Bytes EncodePssParams(const PssParams& prm) {
-  Bytes mgf = Tlv(0x30, Concat({Bytes{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08},
-                                HashAlgId(prm.mgf1_hash)}));
-  Bytes salt_int;
-  std::size_t s = prm.salt_length;
-  Bytes v;
-  do {
-    v.insert(v.begin(), static_cast<std::uint8_t>(s & 0xff));
-    s >>= 8;
-  } while (s);
-  if (v[0] & 0x80) v.insert(v.begin(), 0);
-  salt_int = Tlv(0x02, v);
-  return Tlv(0x30, Concat({Tlv(0xa0, HashAlgId(prm.hash)), Tlv(0xa1, mgf), Tlv(0xa2, salt_int)}));
-}
-
-std::optional<Bytes> EcdsaRawToDer(const Bytes& raw) {
-  if (raw.empty() || raw.size() % 2 || raw.size() > 264) return std::nullopt;
-  std::size_t n = raw.size() / 2;
-  std::unique_ptr<ECDSA_SIG, ossl::Deleter<ECDSA_SIG, ECDSA_SIG_free>> sig(ECDSA_SIG_new());
-  BIGNUM* r = BN_bin2bn(raw.data(), static_cast<int>(n), nullptr);
-  BIGNUM* s = BN_bin2bn(raw.data() + n, static_cast<int>(n), nullptr);
-  if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-    BN_free(r);
-    BN_free(s);
-    return std::nullopt;
-  }
-  unsigned char* out = nullptr;
-  int len = i2d_ECDSA_SIG(sig.get(), &out);
-  if (len <= 0) return std::nullopt;
-  Bytes der(out, out + len);
-  OPENSSL_free(out);
-  return der;
-}
-
-std::optional<Bytes> EcdsaDerToRaw(const Bytes& der, std::size_t field_bytes) {
-  const unsigned char* p = der.data();
-  std::unique_ptr<ECDSA_SIG, ossl::Deleter<ECDSA_SIG, ECDSA_SIG_free>> sig(
-      d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
-  if (!sig || p != der.data() + der.size()) return std::nullopt;
-  const BIGNUM *r = nullptr, *s = nullptr;
-  ECDSA_SIG_get0(sig.get(), &r, &s);
-  Bytes raw(2 * field_bytes);
-  if (BN_bn2binpad(r, raw.data(), static_cast<int>(field_bytes)) < 0 ||
-      BN_bn2binpad(s, raw.data() + field_bytes, static_cast<int>(field_bytes)) < 0)
-    return std::nullopt;
-  return raw;
+  return der::RsaPssParams(ToDer(prm.hash), ToDer(prm.mgf1_hash), prm.salt_length);
 }
 
 }  // namespace vtoken::service

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/der.h"
 #include "crypto_util.h"
 
 namespace vtoken::service {
@@ -56,7 +57,7 @@ struct SignPlan {
 std::optional<std::pair<SignPlan::Kind, HashAlg>> ImpliedHashAlgo(std::string_view oid);
 
 // ECDSA: raw r||s (PKCS#11) <-> DER ECDSA-Sig-Value.
-std::optional<Bytes> EcdsaRawToDer(const Bytes& raw);
-std::optional<Bytes> EcdsaDerToRaw(const Bytes& der, std::size_t field_bytes);
+using der::EcdsaDerToRaw;
+using der::EcdsaRawToDer;
 
 }  // namespace vtoken::service

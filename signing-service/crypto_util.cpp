@@ -15,17 +15,6 @@
 namespace vtoken::service {
 namespace {
 
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int B64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
   std::size_t start = 0;
@@ -81,59 +70,7 @@ Bytes RandomBytes(std::size_t n) {
 
 std::string RandomToken() {
   auto b = RandomBytes(32);
-  return Base64UrlEncode(b.data(), b.size());
-}
-
-std::string Base64Encode(const std::uint8_t* p, std::size_t n) {
-  std::string out;
-  out.reserve((n + 2) / 3 * 4);
-  for (std::size_t i = 0; i < n; i += 3) {
-    std::uint32_t v = p[i] << 16;
-    if (i + 1 < n) v |= p[i + 1] << 8;
-    if (i + 2 < n) v |= p[i + 2];
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += i + 1 < n ? kB64[(v >> 6) & 63] : '=';
-    out += i + 2 < n ? kB64[v & 63] : '=';
-  }
-  return out;
-}
-
-std::optional<Bytes> Base64Decode(std::string_view s) {
-  if (s.size() % 4 != 0) return std::nullopt;
-  Bytes out;
-  out.reserve(s.size() / 4 * 3);
-  for (std::size_t i = 0; i < s.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = s[i + k];
-      if (c == '=') {
-        if (i + 4 != s.size() || k < 2) return std::nullopt;
-        v[k] = 0;
-        ++pad;
-      } else {
-        if (pad) return std::nullopt;  // data after padding
-        v[k] = B64Value(c);
-        if (v[k] < 0) return std::nullopt;
-      }
-    }
-    std::uint32_t w = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-    out.push_back(static_cast<std::uint8_t>(w >> 16));
-    if (pad < 2) out.push_back(static_cast<std::uint8_t>(w >> 8));
-    if (pad < 1) out.push_back(static_cast<std::uint8_t>(w));
-  }
-  return out;
-}
-
-std::string Base64UrlEncode(const std::uint8_t* p, std::size_t n) {
-  std::string s = Base64Encode(p, n);
-  while (!s.empty() && s.back() == '=') s.pop_back();
-  for (char& c : s) {
-    if (c == '+') c = '-';
-    else if (c == '/') c = '_';
-  }
-  return s;
+  return Base64UrlEncode(b);
 }
 
 std::string Hex(const std::uint8_t* p, std::size_t n, bool upper) {

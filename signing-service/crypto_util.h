@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base64.h"
 #include "common/secure.h"
 
 namespace vtoken::service {
@@ -17,11 +18,10 @@ Bytes RandomBytes(std::size_t n);
 // 256 random bits, base64url without padding: access/refresh tokens, SADs, codes.
 std::string RandomToken();
 
-std::string Base64Encode(const std::uint8_t* p, std::size_t n);
-inline std::string Base64Encode(const Bytes& b) { return Base64Encode(b.data(), b.size()); }
-// Strict standard Base64 (RFC 4648 §4) with padding; nullopt on any bad character.
-std::optional<Bytes> Base64Decode(std::string_view s);
-std::string Base64UrlEncode(const std::uint8_t* p, std::size_t n);
+// Strict base64 and base64url: common/base64.h.
+using vtoken::Base64Decode;
+using vtoken::Base64Encode;
+using vtoken::Base64UrlEncode;
 
 std::string Hex(const std::uint8_t* p, std::size_t n, bool upper = false);
 inline std::string Hex(const Bytes& b, bool upper = false) { return Hex(b.data(), b.size(), upper); }

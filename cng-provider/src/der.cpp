@@ -10,24 +10,12 @@
 namespace vtoken::ksp {
 namespace {
 
-// DigestInfo ::= SEQUENCE { AlgorithmIdentifier, OCTET STRING digest } up to the digest.
-constexpr std::array<std::uint8_t, 18> kMd5Prefix{0x30, 0x20, 0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                                  0x86, 0xf7, 0x0d, 0x02, 0x05, 0x05, 0x00, 0x04, 0x10};
-constexpr std::array<std::uint8_t, 15> kSha1Prefix{0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e,
-                                                   0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14};
-constexpr std::array<std::uint8_t, 19> kSha256Prefix{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                                     0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
-constexpr std::array<std::uint8_t, 19> kSha384Prefix{0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                                     0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30};
-constexpr std::array<std::uint8_t, 19> kSha512Prefix{0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                                     0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40};
-
 const HashAlg kHashAlgs[] = {
-    {BCRYPT_SHA256_ALGORITHM, 32, CKM_SHA256, CKG_MGF1_SHA256, kSha256Prefix},
-    {BCRYPT_SHA384_ALGORITHM, 48, CKM_SHA384, CKG_MGF1_SHA384, kSha384Prefix},
-    {BCRYPT_SHA512_ALGORITHM, 64, CKM_SHA512, CKG_MGF1_SHA512, kSha512Prefix},
-    {BCRYPT_SHA1_ALGORITHM, 20, CKM_SHA_1, CKG_MGF1_SHA1, kSha1Prefix},
-    {BCRYPT_MD5_ALGORITHM, 16, 0, 0, kMd5Prefix},
+    {BCRYPT_SHA256_ALGORITHM, 32, CKM_SHA256, CKG_MGF1_SHA256, der::Hash::kSha256},
+    {BCRYPT_SHA384_ALGORITHM, 48, CKM_SHA384, CKG_MGF1_SHA384, der::Hash::kSha384},
+    {BCRYPT_SHA512_ALGORITHM, 64, CKM_SHA512, CKG_MGF1_SHA512, der::Hash::kSha512},
+    {BCRYPT_SHA1_ALGORITHM, 20, CKM_SHA_1, CKG_MGF1_SHA1, der::Hash::kSha1},
+    {BCRYPT_MD5_ALGORITHM, 16, 0, 0, der::Hash::kMd5},
 };
 
 constexpr std::array<std::uint8_t, 10> kP256Oid{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -50,11 +38,7 @@ const HashAlg* FindHashAlg(std::wstring_view cng_name) {
   return nullptr;
 }
 
-ByteVec DigestInfo(const HashAlg& alg, std::span<const std::uint8_t> hash) {
-  ByteVec out(alg.digest_info_prefix.begin(), alg.digest_info_prefix.end());
-  out.insert(out.end(), hash.begin(), hash.end());
-  return out;
-}
+ByteVec DigestInfo(const HashAlg& alg, std::span<const std::uint8_t> hash) { return der::DigestInfo(alg.der, hash); }
 
 const Curve* CurveFromParams(std::span<const std::uint8_t> p) {
   if (Equal(p, kP256Oid)) return &kP256;

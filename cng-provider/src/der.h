@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/der.h"
+
 namespace vtoken::ksp {
 
 using ByteVec = std::vector<std::uint8_t>;
@@ -17,7 +19,7 @@ struct HashAlg {
   std::size_t length;       // digest bytes
   unsigned long ckm;        // CKM_SHA256 (PSS params), 0 for MD5
   unsigned long mgf;        // CKG_MGF1_SHA256
-  std::span<const std::uint8_t> digest_info_prefix;
+  der::Hash der;             // for the DigestInfo (common/der.h)
 };
 // nullptr for a name CNG does not define or we do not sign with.
 const HashAlg* FindHashAlg(std::wstring_view cng_name);

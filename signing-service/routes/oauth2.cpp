@@ -249,7 +249,7 @@ ApiResult<json> Token(Context& ctx, OAuthState& st, const httplib::Request& req)
       return ApiFail(400, "invalid_grant", "redirect_uri parameter does not match");
     auto digest = Sha256(verifier);
     if (verifier.size() < 43 || verifier.size() > 128 ||
-        !ConstantTimeEqual(Base64UrlEncode(digest.data(), digest.size()), c.challenge))
+        !ConstantTimeEqual(Base64UrlEncode(digest), c.challenge))
       return ApiFail(400, "invalid_grant", "PKCE verification failed");
     tokens = ctx.store.Tx([&](Store::Txn& t) {
       auto a = t.AccountById(c.account);
