@@ -165,8 +165,9 @@ std::string NssModuleLibrary(const fs::path& dir) {
 class NoAutostartConfig {
  public:
   NoAutostartConfig() {
-    char templ[] = "/tmp/vtoken-register.XXXXXX";
-    if (::mkdtemp(templ) == nullptr) return;
+    std::error_code ec;
+    std::string templ = (fs::temp_directory_path(ec) / "vtoken-register.XXXXXX").string();
+    if (ec || ::mkdtemp(templ.data()) == nullptr) return;
     dir_ = templ;
     std::ofstream(dir_ / "vtoken.conf") << "[agent]\nautostart = false\n";
   }
@@ -195,7 +196,7 @@ struct Report {
 std::vector<fs::path> FirefoxProfiles() {
   std::vector<fs::path> out;
   const fs::path home = Home();
-  for (const fs::path root : {home / ".mozilla" / "firefox", home / "snap" / "firefox" / "common" / ".mozilla" / "firefox"}) {
+  for (const fs::path& root : {home / ".mozilla" / "firefox", home / "snap" / "firefox" / "common" / ".mozilla" / "firefox"}) {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(root, ec)) {
       std::error_code e2;
