@@ -3,6 +3,9 @@
 //   vtoken-bench --module PATH --pin PIN --token-label L [--seconds 3] [--name NAME]
 //                [--cold-runs 10] [--slotinfo-calls 1000000]
 //   vtoken-bench --module PATH --provision --token-label L --so-pin SO --pin PIN
+//   vtoken-bench --module PATH --token-label L (--pin PIN | --no-pin) --key LABEL [--seconds 3] [--name NAME]
+//     (sign only: RSA-2048 CKM_SHA256_RSA_PKCS with an existing key, 1 and 2
+//      threads; --no-pin logs in with a NULL PIN, as on the cloud token)
 #include <openssl/evp.h>
 
 #include <cstdio>
@@ -15,11 +18,12 @@ namespace vtoken::bench {
 namespace {
 
 struct Options {
-  std::string module, pin, label, so_pin = "12345678", name;
+  std::string module, pin, label, so_pin = "12345678", name, key;
   double seconds = 3;
   int cold_runs = 10;
   long slotinfo_calls = 1000000;
   bool provision = false;
+  bool no_pin = false;
 };
 
 std::vector<unsigned char> Sha256Of(const std::string& s) {
@@ -33,7 +37,8 @@ int Usage() {
   std::fprintf(stderr,
                "usage: vtoken-bench --module PATH --pin PIN --token-label LABEL [--seconds 3] [--name NAME]\n"
                "                    [--cold-runs 10] [--slotinfo-calls 1000000]\n"
-               "       vtoken-bench --module PATH --provision --token-label LABEL [--so-pin SO] --pin PIN\n");
+               "       vtoken-bench --module PATH --provision --token-label LABEL [--so-pin SO] --pin PIN\n"
+               "       vtoken-bench --module PATH --token-label LABEL (--pin PIN | --no-pin) --key KEY-LABEL [--seconds 3]\n");
   return 2;
 }
 
@@ -58,10 +63,24 @@ int Run(const Options& o, const std::string& self) {
   CK_SLOT_ID slot = m.SlotByLabel(o.label);
   CK_SESSION_HANDLE login;  // kept open: login state belongs to the application
   Check("C_OpenSession", m.p11().C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &login));
-  Check("C_Login", m.p11().C_Login(login, CKU_USER, (unsigned char*)o.pin.data(), o.pin.size()));
+  if (o.no_pin) Check("C_Login", m.p11().C_Login(login, CKU_USER, nullptr, 0));
+  else Check("C_Login", m.p11().C_Login(login, CKU_USER, (unsigned char*)o.pin.data(), o.pin.size()));
+  const std::vector<unsigned char> message(64, 'm');
+  if (!o.key.empty()) {  // sign only, with an existing RSA key
+    CK_OBJECT_HANDLE key = m.PrivateKey(login, o.key);
+    std::printf("%s (%s), key %s, %.1f s per run\n", o.name.c_str(), o.module.c_str(), o.key.c_str(), o.seconds);
+    SignStats s1 = MeasureSign(m, slot, key, CKM_SHA256_RSA_PKCS, message, 1, o.seconds);
+    std::fputs(Row("RSA-2048 SHA256_RSA_PKCS, 1 thread", s1).c_str(), stdout);
+    SignStats s2 = MeasureSign(m, slot, key, CKM_SHA256_RSA_PKCS, message, 2, o.seconds);
+    std::fputs(Row("RSA-2048 SHA256_RSA_PKCS, 2 threads", s2).c_str(), stdout);
+    std::printf("markdown-sign: | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", o.name.c_str(), s1.p50_us, s1.p90_us,
+                s1.p99_us, s1.per_second, s2.per_second, s2.p50_us);
+    m.p11().C_CloseSession(login);
+    m.Finalize();
+    return s1.error.empty() && s2.error.empty() ? 0 : 1;
+  }
   CK_OBJECT_HANDLE rsa = m.PrivateKey(login, kRsaLabel), ec = m.PrivateKey(login, kEcLabel);
 
-  const std::vector<unsigned char> message(64, 'm');
   const std::vector<unsigned char> hash = Sha256Of("vtoken bench");
   std::printf("%s (%s), %.1f s per run\n", o.name.c_str(), o.module.c_str(), o.seconds);
   SignStats r1 = MeasureSign(m, slot, rsa, CKM_SHA256_RSA_PKCS, message, 1, o.seconds);
@@ -107,9 +126,11 @@ int main(int argc, char** argv) {
       else if (a == "--cold-runs") o.cold_runs = std::stoi(next());
       else if (a == "--slotinfo-calls") o.slotinfo_calls = std::stol(next());
       else if (a == "--provision") o.provision = true;
+      else if (a == "--no-pin") o.no_pin = true;
+      else if (a == "--key") o.key = next();
       else return Usage();
     }
-    if (o.module.empty() || o.pin.empty() || o.label.empty() || o.seconds <= 0 || o.cold_runs < 1 ||
+    if (o.module.empty() || (o.pin.empty() && !o.no_pin) || o.label.empty() || o.seconds <= 0 || o.cold_runs < 1 ||
         o.slotinfo_calls < 1)
       return Usage();
     if (o.name.empty()) o.name = std::filesystem::path(o.module).filename().string();

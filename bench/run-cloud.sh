@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench/run-cloud.sh BUILD_DIR [SECONDS]
+#
+# C_Sign latency and throughput, side by side in one run, of an RSA-2048
+# key (CKM_SHA256_RSA_PKCS, 64-byte message, C_SignInit + C_Sign, 1 and 2
+# threads, vtoken-bench --key):
+#   1. SoftHSMv2 loaded directly;
+#   2. the same SoftHSMv2 key through p11-kit's remoting (`p11-kit server`
+#      + p11-kit-client.so over its Unix socket);
+#   3. the vtoken cloud token: module -> agent -> HTTPS (loopback) -> the
+#      reference signing service -> its SoftHSMv2. A SCAL1 credential with
+#      multisign 1000 and a one-hour window, so one code (from the configured
+#      command) covers a thousand signatures: no prompt per signature.
+# Everything lives in a temporary directory; the service, the p11-kit server
+# and the agent are stopped at the end. SECONDS (default 3) per run.
+set -uo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [SECONDS]" >&2; exit 2; }
+build=$(cd "$1" && pwd)
+seconds=${2:-3}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench=$build/bin/vtoken-bench
+vtoken=$build/bin/vtoken
+softhsm=${VTOKEN_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+client=$(find /usr/lib/*/pkcs11 /usr/lib/pkcs11 -name p11-kit-client.so 2>/dev/null | head -n1)
+[ -n "$client" ] || { echo "bench: p11-kit-client.so not found (package p11-kit-modules)" >&2; exit 1; }
+pin=123456 so_pin=12345678 key=bench-rsa2048
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/vtoken-bench-cloud.XXXXXX")
+work=$scratch/work
+mkdir -p "$scratch"/{run,data,config,work,softhsm/tokens}
+chmod 700 "$scratch/run"
+export XDG_RUNTIME_DIR=$scratch/run XDG_DATA_HOME=$scratch/data XDG_CONFIG_HOME=$scratch/config
+source "$repo/tests/integration/service.sh"
+P11_KIT_SERVER_PID=
+cleanup() {
+  "$vtoken" agent stop >/dev/null 2>&1 || true
+  service_stop || true
+  [ -n "$P11_KIT_SERVER_PID" ] && kill "$P11_KIT_SERVER_PID" 2>/dev/null
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+rows=()
+run() {  # run NAME vtoken-bench options...: one row of the table
+  local name=$1
+  shift
+  "$bench" "$@" --key "$key" --seconds "$seconds" --name "$name" | tee "$work/out" || exit 1
+  rows+=("$(sed -n 's/^markdown-sign: //p' "$work/out")")
+}
+
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$scratch/softhsm/tokens" \
+  >"$scratch/softhsm/softhsm2.conf"
+export SOFTHSM2_CONF=$scratch/softhsm/softhsm2.conf
+"$bench" --module "$softhsm" --provision --token-label bench --so-pin $so_pin --pin $pin >/dev/null || exit 1
+run "SoftHSMv2 direct" --module "$softhsm" --token-label bench --pin $pin
+
+eval "$(p11-kit server --provider "$softhsm" -s "pkcs11:token=bench")"
+export P11_KIT_SERVER_ADDRESS
+run "SoftHSMv2 via p11-kit server + client" --module "$client" --token-label bench --pin $pin
+kill "$P11_KIT_SERVER_PID" 2>/dev/null
+P11_KIT_SERVER_PID=
+unset SOFTHSM2_CONF P11_KIT_SERVER_ADDRESS
+
+service_start >/dev/null || exit 1
+service_account bench@example.org >/dev/null || exit 1
+service_credential bench@example.org --key rsa2048 --scal 1 --multisign 1000 --quota 1000000 --label "$key" >/dev/null
+service_configure_agent "scal1_window_seconds = 3600"
+service_login >/dev/null || exit 1
+run "vtoken cloud token (HTTPS loopback)" --module "$build/lib/libvtoken-pkcs11.so" --token-label bench@example.org --no-pin
+
+echo
+echo "| RSA-2048 C_Sign | p50 µs 1 thr | p90 µs | p99 µs | sig/s 1 thr | sig/s 2 thr | p50 µs 2 thr |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${rows[@]}"
+awk -F'|' 'NR==2 {p50=$3; t2=$7} NR==3 {
+    printf "\ncloud / p11-kit: median latency %.2fx [target <= 1.25x], 2-thread throughput %.2fx [target >= 1x]\n", $3/p50, $7/t2 }' \
+  <(printf '%s\n' "${rows[@]}")
