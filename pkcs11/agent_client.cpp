@@ -264,13 +264,15 @@ void AgentClient::BackgroundReader(int fd, std::uint64_t epoch) {
     if (!ReadableBy(epoch)) return;
     // Callers read for themselves while any is waiting; take the socket only
     // after they have been gone for kLinger.
-    const auto quiet_until = last_wait_end_ + kLinger;
+    // Callers do not wake this thread (that would cost a context switch per
+    // call); it looks again every kLinger.
+    const auto now = Clock::now();
     if (reading_ || waiting_ > 0) {
-      reader_cv_.wait(lock);
+      reader_cv_.wait_until(lock, now + kLinger);
       continue;
     }
-    if (Clock::now() < quiet_until) {
-      reader_cv_.wait_until(lock, quiet_until);
+    if (now < last_wait_end_ + kLinger) {
+      reader_cv_.wait_until(lock, last_wait_end_ + kLinger);
       continue;
     }
     reading_ = true;
@@ -313,7 +315,6 @@ Result<wire::Json> AgentClient::Wait(const std::shared_ptr<Pending>& p, std::uin
   }
   --waiting_;
   last_wait_end_ = Clock::now();
-  if (waiting_ == 0) reader_cv_.notify_all();
   if (!p->done) {
     pending_.erase(id);
     if (!ReadableBy(epoch)) return Fail(CKR_DEVICE_ERROR, "agent connection lost");
@@ -355,7 +356,6 @@ Result<wire::Json> AgentClient::Call(wire::Json request) {
     pending_.erase(id);
     --waiting_;
     last_wait_end_ = Clock::now();
-    reader_cv_.notify_all();
     return std::unexpected(sent.error());
   }
   return Wait(p, id, fd, epoch);

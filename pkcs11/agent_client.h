@@ -111,7 +111,7 @@ class AgentClient {
 
   std::mutex pending_mutex_;
   std::condition_variable reply_cv_;   // a reply completed, the read side came free, the connection ended
-  std::condition_variable reader_cv_;  // for the background reader: callers came and went
+  std::condition_variable reader_cv_;  // wakes the background reader when the connection ends
   std::uint64_t current_epoch_ = 0;    // guarded by pending_mutex_
   std::map<std::uint64_t, std::shared_ptr<Pending>> pending_;
   std::uint64_t next_id_ = 1;
