@@ -89,8 +89,9 @@ Result<std::unique_ptr<CurlTransport>> CurlTransport::Create(TlsOptions tls) {
   return std::unique_ptr<CurlTransport>(new CurlTransport(std::move(tls), std::move(easy)));
 }
 
-CurlTransport::CurlTransport(TlsOptions tls, CurlEasy easy)
-    : tls_(std::move(tls)), easy_(std::move(easy)) {}
+CurlTransport::CurlTransport(TlsOptions tls, CurlEasy easy) : tls_(std::move(tls)) {
+  idle_.push_back(Handle{std::move(easy), false});
+}
 
 long CurlTransport::connections_opened() const {
   std::lock_guard lock(mutex_);
@@ -101,13 +102,29 @@ Result<HttpResponse> CurlTransport::Send(const HttpRequest& request, Deadline de
   const auto left = deadline.Remaining();
   if (left.count() <= 0) return CscFail(CscErrorKind::Timeout, "deadline passed before the request");
   const auto timeout = std::min(request.timeout, left);
+  Handle handle;
+  {
+    std::lock_guard lock(mutex_);
+    if (!idle_.empty()) {
+      handle = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (!handle.easy) {  // every kept handle is busy: another connection for this call
+    handle.easy.reset(curl_easy_init());
+    if (!handle.easy) return CscFail(CscErrorKind::Unreachable, "curl_easy_init failed");
+  }
+  long opened = 0;
+  auto response = Perform(handle, request, timeout, opened);
   std::lock_guard lock(mutex_);
-  return Perform(request, timeout);
+  connections_ += opened;
+  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(handle));
+  return response;
 }
 
-Result<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
-                                            std::chrono::milliseconds timeout) {
-  CURL* h = easy_.get();
+Result<HttpResponse> CurlTransport::Perform(Handle& handle, const HttpRequest& request,
+                                            std::chrono::milliseconds timeout, long& opened) {
+  CURL* h = handle.easy.get();
   // Reset drops per-request options but keeps the connection cache, so the
   // kept-alive connection survives from one call to the next.
   curl_easy_reset(h);
@@ -144,7 +161,7 @@ Result<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
   // After a 5xx the server may be in a bad state, or may have answered
   // without reading our body (the reference service's fault switch does):
   // the next request opens a new connection instead of reusing that one.
-  if (fresh_next_ && tls_.fresh_connection_after_5xx) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+  if (handle.fresh_next && tls_.fresh_connection_after_5xx) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
@@ -164,20 +181,19 @@ Result<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
   }
 
   const CURLcode rc = curl_easy_perform(h);
-  long opened = 0;
-  if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened) == CURLE_OK) connections_ += opened;
+  if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened) != CURLE_OK) opened = 0;
   // The handle must not keep pointers to our stack or to the request.
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
 
-  fresh_next_ = true;  // until a good answer says otherwise
+  handle.fresh_next = true;  // until a good answer says otherwise
   if (sink.too_large)
     return CscFail(CscErrorKind::BadResponse, "response body larger than " +
                                                   std::to_string(kMaxResponseBytes) + " bytes");
   if (rc != CURLE_OK) return std::unexpected(CurlError(rc, error_buffer));
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
-  fresh_next_ = response.status >= 500;
+  handle.fresh_next = response.status >= 500;
   const char* type = nullptr;
   if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr)
     response.content_type = type;

@@ -1,6 +1,7 @@
 #pragma once
-// HttpTransport on libcurl. One easy handle per transport, reused under a
-// mutex so consecutive calls share one kept-alive TLS connection; HTTPS only,
+// HttpTransport on libcurl. A small pool of easy handles: consecutive calls
+// reuse the last one and so share one kept-alive TLS connection; concurrent
+// calls each take a handle (and its connection) and run in parallel; HTTPS only,
 // no redirects, peer and host verified against the system store or a CA file,
 // optional public-key pin, bodies capped at kMaxResponseBytes, no signals.
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <curl/curl.h>
 
@@ -45,14 +47,20 @@ class CurlTransport : public HttpTransport {
   long connections_opened() const;
 
  private:
+  struct Handle {
+    CurlEasy easy;
+    bool fresh_next = false;  // its last answer was a 5xx: do not reuse its connection
+  };
+  static constexpr std::size_t kMaxIdle = 4;  // handles (connections) kept between calls
+
   explicit CurlTransport(TlsOptions tls, CurlEasy easy);
-  Result<HttpResponse> Perform(const HttpRequest& request, std::chrono::milliseconds timeout);
+  Result<HttpResponse> Perform(Handle& handle, const HttpRequest& request, std::chrono::milliseconds timeout,
+                               long& opened);
 
   TlsOptions tls_;
-  mutable std::mutex mutex_;  // guards easy_ and connections_
-  CurlEasy easy_;
+  mutable std::mutex mutex_;  // guards idle_ and connections_ (not held during a transfer)
+  std::vector<Handle> idle_;  // handles not in use; the last used at the back
   long connections_ = 0;
-  bool fresh_next_ = false;  // the last answer was a 5xx: do not reuse its connection
 };
 
 // Maps a libcurl result to a CSC error kind (timeouts, TLS, reachability).
