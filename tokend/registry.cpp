@@ -165,7 +165,7 @@ Result<std::unique_ptr<Registry>> Registry::Open(const fs::path& data_dir, Token
       LogError("token '" + name + "' claims slot id " + std::to_string(id) + " already in use; skipped");
       continue;
     }
-    SlotEntry e{id, name, std::shared_ptr<EmulatedToken>(std::move(*token)), !r->unplugged_.contains(name)};
+    SlotEntry e{id, name, std::shared_ptr<EmulatedToken>(std::move(*token)), !r->unplugged_.contains(name), false, nullptr, {}};
     r->tokens_.push_back(std::move(e));
   }
   std::sort(r->tokens_.begin(), r->tokens_.end(), [](auto& a, auto& b) { return a.slot_id < b.slot_id; });
@@ -197,7 +197,7 @@ Result<void> Registry::SaveLocked() const {
 
 Result<SlotEntry> Registry::Present(std::uint64_t slot_id) const {
   std::lock_guard lock(mu_);
-  if (slot_id == free_slot_id_) return SlotEntry{slot_id, "", nullptr, true};
+  if (slot_id == free_slot_id_) return SlotEntry{slot_id, "", nullptr, true, false, nullptr, {}};
   for (const auto& e : tokens_) {
     if (e.slot_id != slot_id) continue;
     if (!e.plugged) return Fail(CKR_TOKEN_NOT_PRESENT, "token '" + e.name + "' is unplugged");
@@ -262,7 +262,7 @@ Result<SlotEntry> Registry::FinishCreate(const std::string& name, std::uint64_t 
     fs::remove(DbPath(name), ec);
     return std::unexpected(created.error());
   }
-  SlotEntry e{slot_id, name, std::shared_ptr<EmulatedToken>(std::move(*created)), true};
+  SlotEntry e{slot_id, name, std::shared_ptr<EmulatedToken>(std::move(*created)), true, false, nullptr, {}};
   auto at = std::upper_bound(tokens_.begin(), tokens_.end(), slot_id,
                              [](std::uint64_t id, const SlotEntry& x) { return id < x.slot_id; });
   tokens_.insert(at, e);
@@ -399,7 +399,7 @@ wire::Json Registry::Snapshot() const {
   std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.slot_id < b.slot_id; });
   Json slots = Json::array();
   for (const auto& e : entries) slots.push_back(TokenJson(e, policy_));
-  slots.push_back(TokenJson(SlotEntry{free_id, "", nullptr, true}, policy_));
+  slots.push_back(TokenJson(SlotEntry{free_id, "", nullptr, true, false, nullptr, {}}, policy_));
   return slots;
 }
 

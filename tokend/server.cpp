@@ -303,11 +303,12 @@ void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
 
 // Runs one request here (`here`: the last of what was read) or on a pool.
 void Server::Execute(const std::shared_ptr<Connection>& conn, Json request, bool here) {
+  const bool slow = dispatcher_->MayBlock(request);  // before `request` moves into the job
   auto job = [this, conn, request = std::move(request)] {
     conn->Write(dispatcher_->Handle(conn->state, request));
     Done(conn);
   };
-  if (dispatcher_->MayBlock(request))
+  if (slow)
     slow_pool_->Post(std::move(job));
   else if (here)
     job();

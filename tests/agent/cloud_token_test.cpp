@@ -16,12 +16,15 @@
 #include "tests/remote-client/test_keys.h"
 #include "tokend/cloud/cloud_token.h"
 #include "tokend/cloud/code_source.h"
+#include "tokend/dispatcher.h"
+#include "tests/agent/test_env.h"
 
 using namespace vtoken;
 using namespace vtoken::agent;
 using namespace vtoken::agent::cloud;
 using namespace std::chrono_literals;
 using nlohmann::json;
+using wire::Json;
 
 namespace {
 
@@ -64,7 +67,7 @@ std::string B64(const wire::Bytes& b) {
 struct Service {
   std::shared_ptr<csc::MemoryTransport> transport = std::make_shared<csc::MemoryTransport>();
   json credentials = json::array({Credential("rsa1", false, 1, 5), Credential("ec2", true, 2, 1)});
-  int authorize = 0, sign = 0, list = 0;
+  int authorize = 0, sign = 0, list = 0, logins = 0, revokes = 0;
   bool unauthorized = false;
   std::vector<json> authorize_bodies;
 
@@ -77,6 +80,12 @@ struct Service {
       if (unauthorized) {
         out.status = 401;
         body = {{"error", "expired_token"}, {"error_description", "The access token is expired or revoked"}};
+      } else if (r.url.ends_with("auth/login")) {
+        ++logins;
+        body = {{"access_token", "AT"}, {"refresh_token", "RT"}, {"expires_in", 3600}};
+      } else if (r.url.ends_with("auth/revoke")) {
+        ++revokes;
+        out.status = 204;
       } else if (r.url.ends_with("credentials/list")) {
         ++list;
         json ids = json::array();
@@ -97,7 +106,7 @@ struct Service {
         out.status = 404;
         body = {{"error", "invalid_request"}, {"error_description", "Unknown method"}};
       }
-      const std::string text = body.dump();
+      const std::string text = out.status == 204 ? std::string() : body.dump();
       out.body.assign(text.begin(), text.end());
       out.content_type = "application/json";
       return out;
@@ -310,4 +319,143 @@ TEST_CASE("code sources: a scripted pinentry (Assuan) and a code command") {
   CHECK(cmd->view() == "654321");
   CHECK(RunCodeCommand("exit 3", 5s).error().rv == CKR_FUNCTION_FAILED);
   CHECK(AssuanEscape("a%b\nc") == "a%25b%0Ac");
+}
+
+namespace {
+
+struct RecordingSink : EventSink {
+  std::mutex mu;
+  std::vector<Json> broadcast;
+  std::vector<std::pair<std::uint64_t, Json>> sent;
+  void Broadcast(const Json& e) override {
+    std::lock_guard lock(mu);
+    broadcast.push_back(e);
+  }
+  void SendTo(std::uint64_t id, const Json& e) override {
+    std::lock_guard lock(mu);
+    sent.emplace_back(id, e);
+  }
+};
+
+// The dispatcher with a registry in a temp XDG tree and cloud logins going
+// to the scripted service.
+struct AgentFixture {
+  test::TempXdg xdg;
+  Service svc;
+  RecordingSink sink;
+  std::unique_ptr<Registry> registry;
+  std::unique_ptr<Dispatcher> dispatcher;
+  std::vector<std::unique_ptr<ConnectionState>> conns;
+  std::uint64_t next_id = 1;
+
+  AgentFixture() {
+    auto r = Registry::Open(xdg.data(), TokenPolicy{});
+    REQUIRE(r);
+    registry = std::move(*r);
+    DispatcherOptions options;
+    options.cloud.source = AuthSource::kCommand;
+    options.cloud.otp_command = "echo 111111";
+    options.make_cloud_client = [this](const std::string& service) -> Result<std::shared_ptr<csc::Client>> {
+      csc::ClientOptions o;
+      o.base_url = service;
+      return std::make_shared<csc::Client>(o, svc.transport);
+    };
+    dispatcher = std::make_unique<Dispatcher>(*registry, sink, options);
+  }
+  ~AgentFixture() {
+    for (auto& c : conns) dispatcher->Disconnect(*c);
+  }
+  ConnectionState& Connect() {
+    conns.push_back(std::make_unique<ConnectionState>());
+    auto& c = *conns.back();
+    dispatcher->Connect(c);
+    REQUIRE(Call(c, {{"op", "hello"}, {"version", 1u}, {"client", "test"}, {"app", "catch"}, {"pid", 1u}, {"events", true}})["ok"]);
+    return c;
+  }
+  Json Call(ConnectionState& c, Json request) {
+    request["id"] = next_id++;
+    return dispatcher->Handle(c, request);
+  }
+  std::string Rv(ConnectionState& c, Json request) {
+    Json reply = Call(c, std::move(request));
+    return reply["ok"].get<bool>() ? "CKR_OK" : reply["error"].get<std::string>();
+  }
+  Json Slot(std::uint64_t slot_id) {
+    for (const auto& s : registry->Snapshot())
+      if (s["slot_id"] == slot_id) return s;
+    return {};
+  }
+  std::uint64_t Login(ConnectionState& c) {
+    Json reply = Call(c, {{"op", "cloud_login"}, {"service", "https://csc.test"}, {"email", "alice@example.org"},
+                          {"password", "pw"}, {"otp", "123456"}});
+    REQUIRE(reply["ok"]);
+    return reply["slot_id"].get<std::uint64_t>();
+  }
+};
+
+Json Code(const std::string& s) { return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())); }
+
+}  // namespace
+
+TEST_CASE("cloud slot: login inserts the token, PKCS#11 login rules, read-only, a dead session removes it") {
+  AgentFixture f;
+  auto& cli = f.Connect();
+  auto& app = f.Connect();
+  const std::uint64_t slot = f.Login(cli);
+  Json s = f.Slot(slot);
+  CHECK(s["kind"] == "cloud");
+  CHECK(s["present"] == true);
+  CHECK((s["token"]["flags"].get<unsigned long>() & CKF_PROTECTED_AUTHENTICATION_PATH));
+
+  CHECK(f.Call(app, {{"op", "objects"}, {"slot_id", slot}})["objects"].size() == 4);
+  CHECK(f.Rv(app, {{"op", "login"}, {"slot_id", slot}, {"user_type", 0u}, {"pin", nullptr}}) == "CKR_USER_TYPE_INVALID");
+  CHECK(f.Rv(app, {{"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", Code("abc")}}) == "CKR_PIN_INVALID");
+  CHECK(f.Rv(app, {{"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", Code("654321")}}) == "CKR_OK");
+  const Json objects = f.Call(app, {{"op", "objects"}, {"slot_id", slot}})["objects"];
+  CHECK(objects.size() == 6);
+  CHECK(f.Rv(app, {{"op", "create_object"}, {"slot_id", slot}, {"attrs", Json::array()}}) == "CKR_TOKEN_WRITE_PROTECTED");
+
+  std::uint64_t ec_oid = 0;
+  for (const auto& o : objects) {
+    const auto attrs = wire::DecodeAttributes(o, "attrs");
+    REQUIRE(attrs);
+    ObjectView v{o["oid"].get<std::uint64_t>(), *attrs, {}, false, true};
+    if (Ulong(v, CKA_CLASS) == CKO_PRIVATE_KEY && Ulong(v, CKA_KEY_TYPE) == CKK_EC) ec_oid = v.oid;
+  }
+  REQUIRE(ec_oid != 0);
+  // The PIN given at login is the code of the next signature; the command is not asked.
+  Json sig = f.Call(app, {{"op", "sign"}, {"slot_id", slot}, {"oid", ec_oid}, {"mechanism", CKM_ECDSA},
+                          {"data", wire::Binary(wire::Bytes(32, 7))}});
+  REQUIRE(sig["ok"]);
+  CHECK(sig["signature"].get_binary().size() == 64);
+  REQUIRE(f.svc.authorize_bodies.size() == 1);
+  CHECK(f.svc.authorize_bodies[0]["authData"][0]["value"] == "654321");
+
+  // The service forgets the session: the next signature fails and the slot empties.
+  f.svc.unauthorized = true;
+  CHECK(f.Rv(app, {{"op", "sign"}, {"slot_id", slot}, {"oid", ec_oid}, {"mechanism", CKM_ECDSA},
+                   {"data", wire::Binary(wire::Bytes(32, 7))}}) == "CKR_DEVICE_REMOVED");
+  CHECK(f.Slot(slot)["present"] == false);
+  CHECK(f.Rv(app, {{"op", "objects"}, {"slot_id", slot}}) == "CKR_TOKEN_NOT_PRESENT");
+  {
+    std::lock_guard lock(f.sink.mu);
+    bool logged_out = false;
+    for (const auto& [id, e] : f.sink.sent) logged_out |= id == app.id && e["event"] == "logged_out" && e["slot_id"] == slot;
+    CHECK(logged_out);
+  }
+
+  // The next login brings it back in the same slot; logout revokes and empties it.
+  f.svc.unauthorized = false;
+  CHECK(f.Login(cli) == slot);
+  CHECK(f.Slot(slot)["present"] == true);
+  CHECK(f.Rv(app, {{"op", "sign"}, {"slot_id", slot}, {"oid", ec_oid}, {"mechanism", CKM_ECDSA},
+                   {"data", wire::Binary(wire::Bytes(32, 7))}}) == "CKR_USER_NOT_LOGGED_IN");
+  Json out = f.Call(cli, {{"op", "cloud_logout"}});
+  REQUIRE(out["ok"]);
+  CHECK(out["logged_out"].size() == 1);
+  CHECK(f.svc.revokes == 1);
+  CHECK(f.Slot(slot)["present"] == false);
+  Json status = f.Call(cli, {{"op", "cloud_status"}});
+  REQUIRE(status["accounts"].size() == 1);
+  CHECK(status["accounts"][0]["present"] == false);
 }

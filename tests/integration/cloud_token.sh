@@ -128,6 +128,26 @@ check "context-specific login: the code from C_Login(CKU_CONTEXT_SPECIFIC), the 
   sign ec-key ECDSA-SHA256 "$work/ctx.sig" --signature-format openssl --pin "$(service_code)"
 echo code >"$SERVICE_DIR/pinentry-mode"
 
+# --- prompts waiting for a person do not hold up other applications ---
+echo wait >"$SERVICE_DIR/pinentry-mode"
+: >"$SERVICE_DIR/pinentry.log"
+waiting=
+for i in 1 2 3 4 5 6; do
+  sign ec-key ECDSA-SHA256 "$work/wait$i.sig" >"$work/wait$i.log" 2>&1 &
+  waiting="$waiting $!"
+done
+for i in $(seq 1 100); do grep -q GETPIN "$SERVICE_DIR/pinentry.log" 2>/dev/null && break; sleep 0.1; done
+check "while six signatures wait for a code, another application lists slots" p11 --list-slots
+check "... and objects" objects_login
+check "... and an emulated token can be created" "$vtoken" token create side --pin 1234 --puk 12345678
+all_running() { for p in $waiting; do kill -0 "$p" || return 1; done; }
+check "the six signatures were still waiting meanwhile" all_running
+touch "$SERVICE_DIR/pinentry-release"
+failed_waits=0
+for p in $waiting; do wait "$p" || failed_waits=$((failed_waits + 1)); done
+check "then each got its code and signed" test "$failed_waits" = 0
+echo code >"$SERVICE_DIR/pinentry-mode"
+
 # --- a service that drops the connection mid-signature, one that is too slow, one that is gone:
 # an error within cloud.timeout_ms (3 s here), never a hang ---
 service_fault '{"drop": true, "count": -1, "path": "/csc/v2/signatures/signHash"}' >/dev/null

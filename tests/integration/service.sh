@@ -123,7 +123,7 @@ service_login() {
 # service_pinentry: writes $SERVICE_PINENTRY, a scripted pinentry (a real
 # Assuan peer, as pinentry-curses is) that answers GETPIN with a fresh code
 # from service_code, or cancels when $SERVICE_DIR/pinentry-mode says
-# "cancel". Every command it receives is appended to $SERVICE_DIR/pinentry.log.
+# "cancel" ("wait": answers only once $SERVICE_DIR/pinentry-release exists). Every command it receives is appended to $SERVICE_DIR/pinentry.log.
 service_pinentry() {
   SERVICE_PINENTRY=$SERVICE_DIR/pinentry
   echo code >"$SERVICE_DIR/pinentry-mode"
@@ -134,7 +134,11 @@ while IFS= read -r line; do
   printf '%s\n' "\$line" >>"$SERVICE_DIR/pinentry.log"
   case "\$line" in
     GETPIN)
-      if [ "\$(cat "$SERVICE_DIR/pinentry-mode")" = cancel ]; then
+      mode=\$(cat "$SERVICE_DIR/pinentry-mode")
+      if [ "\$mode" = wait ]; then  # a person who takes their time: until pinentry-release exists
+        while [ ! -e "$SERVICE_DIR/pinentry-release" ]; do sleep 0.1; done
+      fi
+      if [ "\$mode" = cancel ]; then
         echo "ERR 83886179 Operation cancelled <Pinentry>"
       else
         echo "D \$("$SERVICE_CODE_CMD")"
