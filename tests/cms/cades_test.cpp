@@ -16,7 +16,7 @@
 #include <string>
 #include <unistd.h>
 
-#include "remote-client/der.h"
+#include "common/der.h"
 #include "tokend/cms/cades.h"
 
 using namespace vtoken;
@@ -97,7 +97,7 @@ Bytes RawSign(EVP_PKEY* key, Scheme scheme, Hash hash, const Bytes& input) {
   REQUIRE(EVP_PKEY_sign(ctx.get(), sig.data(), &len, input.data(), input.size()) == 1);
   sig.resize(len);
   if (scheme != Scheme::kEcdsa) return sig;
-  auto raw = csc::EcdsaDerToRaw(sig, 32);
+  auto raw = der::EcdsaDerToRaw(sig, 32);
   REQUIRE(raw);
   return *raw;
 }

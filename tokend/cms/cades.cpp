@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "remote-client/der.h"
+#include "common/der.h"
 
 namespace vtoken::agent::cms {
 namespace {
@@ -51,11 +51,11 @@ Bytes Digest(Hash h, std::span<const std::uint8_t> data) {
   return out;
 }
 
-csc::HashAlgo CscHash(Hash h) {
+der::Hash DerHash(Hash h) {
   switch (h) {
-    case Hash::kSha384: return csc::HashAlgo::Sha384;
-    case Hash::kSha512: return csc::HashAlgo::Sha512;
-    default: return csc::HashAlgo::Sha256;
+    case Hash::kSha384: return der::Hash::kSha384;
+    case Hash::kSha512: return der::Hash::kSha512;
+    default: return der::Hash::kSha256;
   }
 }
 
@@ -159,19 +159,7 @@ Result<Bytes> DigestFile(const std::filesystem::path& file, Hash hash) {
   return out;
 }
 
-Bytes DigestInfo(Hash hash, std::span<const std::uint8_t> digest) {
-  std::unique_ptr<X509_SIG, ossl::Deleter<X509_SIG, X509_SIG_free>> sig(X509_SIG_new());
-  X509_ALGOR* alg = nullptr;
-  ASN1_OCTET_STRING* value = nullptr;
-  X509_SIG_getm(sig.get(), &alg, &value);
-  X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(HashMd(hash))), V_ASN1_NULL, nullptr);
-  ASN1_OCTET_STRING_set(value, digest.data(), static_cast<int>(digest.size()));
-  unsigned char* der = nullptr;
-  const int len = i2d_X509_SIG(sig.get(), &der);
-  Bytes out(der, der + std::max(len, 0));
-  OPENSSL_free(der);
-  return out;
-}
+Bytes DigestInfo(Hash hash, std::span<const std::uint8_t> digest) { return der::DigestInfo(DerHash(hash), digest); }
 
 Result<PendingSignature> PendingSignature::Create(const Signer& signer, std::span<const std::uint8_t> content_digest,
                                                   std::time_t signing_time) {
@@ -200,8 +188,8 @@ Result<PendingSignature> PendingSignature::Create(const Signer& signer, std::spa
   if (signer.scheme == Scheme::kRsaPss) {
     // OpenSSL picked rsaEncryption from the key; PSS is set explicitly:
     // salt of the hash's length, MGF1 with the same hash (RFC 4055).
-    const csc::HashAlgo h = CscHash(signer.hash);
-    const Bytes params = csc::EncodePssParams({h, h, static_cast<unsigned>(HashSize(signer.hash))});
+    const der::Hash h = DerHash(signer.hash);
+    const Bytes params = der::RsaPssParams(h, h, HashSize(signer.hash), /*null_parameters=*/false);  // RFC 5754
     Asn1String seq(ASN1_STRING_new());
     if (!seq || !ASN1_STRING_set(seq.get(), params.data(), static_cast<int>(params.size())))
       return Fail(CKR_HOST_MEMORY, "ASN1_STRING_set failed");
@@ -250,9 +238,9 @@ Result<Bytes> PendingSignature::Finish(std::span<const std::uint8_t> signature) 
   if (!cms_) return Fail(CKR_OPERATION_NOT_INITIALIZED, "this signature was already finished");
   Bytes value(signature.begin(), signature.end());
   if (scheme_ == Scheme::kEcdsa) {  // PKCS#11 gives r||s; CMS wants ECDSA-Sig-Value
-    auto der = csc::EcdsaRawToDer(signature);
-    if (!der) return Fail(CKR_SIGNATURE_INVALID, "the ECDSA signature is not r||s of the key's size");
-    value = std::move(*der);
+    auto encoded = der::EcdsaRawToDer(signature);
+    if (!encoded) return Fail(CKR_SIGNATURE_INVALID, "the ECDSA signature is not r||s of the key's size");
+    value = std::move(*encoded);
   }
   VT_CHECK(Verify(value));
   if (!ASN1_STRING_set(CMS_SignerInfo_get0_signature(signer_info_), value.data(), static_cast<int>(value.size())))

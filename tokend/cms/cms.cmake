@@ -4,7 +4,7 @@
 # agent.cmake and cloud/cloud.cmake.
 add_library(vtoken_cms STATIC ${CMAKE_CURRENT_LIST_DIR}/cades.cpp)
 target_include_directories(vtoken_cms PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(vtoken_cms PUBLIC vtoken_common vtoken_csc OpenSSL::Crypto PkgConfig::P11KIT)
+target_link_libraries(vtoken_cms PUBLIC vtoken_common OpenSSL::Crypto PkgConfig::P11KIT)
 
 target_sources(vtoken PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../cli/cli_sign.cpp)
 target_link_libraries(vtoken PRIVATE vtoken_cms)
