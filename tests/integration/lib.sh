@@ -69,6 +69,22 @@ expect_output() {
   fi
 }
 
+# expect_no_output "what" REGEX COMMAND...: the command succeeds and its
+# output does not match (a failing command is not evidence of absence).
+expect_no_output() {
+  local what=$1 regex=$2 rc=0
+  shift 2
+  "$@" >"$work/last.log" 2>&1 || rc=$?
+  if [ "$rc" -eq 0 ] && ! grep -Eq -- "$regex" "$work/last.log"; then
+    echo "ok - $what"
+    passed=$((passed + 1))
+  else
+    echo "not ok - $what (exit $rc, or a match for /$regex/)"
+    sed "s/^/    /" "$work/last.log" | tail -n ${VTOKEN_IT_LOG_LINES:-20}
+    failed=$((failed + 1))
+  fi
+}
+
 p11() { app pkcs11-tool --module "$module" "$@"; }
 
 finish() {

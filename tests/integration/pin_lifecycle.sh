@@ -30,11 +30,11 @@ expect_fail "unblock with a wrong PUK is refused" p11 --token-label life --unloc
 expect_output "a wrong PUK lowers the PUK counter" "SO PIN count low" flags life
 check "pkcs11-tool --unlock-pin with the PUK sets a new PIN" p11 --token-label life --unlock-pin --puk "$puk" --new-pin 5555
 check "the new PIN logs in" login_with life 5555
-expect_fail "the PIN counter is back to full (no count-low flag)" bash -c "flags life | grep -q 'user PIN count low'"
+expect_no_output "the PIN counter is back to full (no count-low flag)" "user PIN count low" flags life
 
 check "the user changes the PIN with C_SetPIN" p11 --token-label life --login --pin 5555 --change-pin --new-pin 246810
 check "the changed PIN logs in" login_with life 246810
-expect_fail "the to-be-changed flag is gone" bash -c "flags life | grep -q 'to be changed'"
+expect_no_output "the to-be-changed flag is gone" "to be changed" flags life
 expect_output "a too short PIN is CKR_PIN_LEN_RANGE" "CKR_PIN_LEN_RANGE" \
   p11 --token-label life --login --pin 246810 --change-pin --new-pin 12
 
