@@ -92,7 +92,9 @@ void Server::Run(Dispatcher& dispatcher) {
   UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
   auto idle_since = std::chrono::steady_clock::now();
   std::vector<std::thread> finished;
-  for (unsigned i = 0; i < std::max(2u, options_.workers ? options_.workers : std::thread::hardware_concurrency()); ++i)
+  // As many I/O threads as the pool had workers: a long request (RSA-4096 key
+  // generation) holds one, and the others keep serving every connection.
+  for (unsigned i = 0; i < (options_.workers ? options_.workers : std::max(4u, std::thread::hardware_concurrency())); ++i)
     io_threads_.emplace_back([this] { IoLoop(); });
 
   for (;;) {
