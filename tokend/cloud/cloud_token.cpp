@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/ckr_names.h"
+#include "common/der.h"
 #include "remote-client/csc_error.h"
 #include "tokend/cloud/code_source.h"
 #include "tokend/log.h"
@@ -63,29 +64,17 @@ std::optional<csc::HashAlgo> HashOfLength(std::size_t n) {
 }
 
 // DigestInfo of a SHA-2 hash (with or without the NULL parameters) -> the
-// hash and its algorithm.
+// hash and its algorithm; nullopt for SHA-1, MD5 or anything malformed.
 std::optional<std::pair<wire::Bytes, csc::HashAlgo>> ParseDigestInfo(const wire::Bytes& in) {
-  // SEQUENCE { SEQUENCE { OID 2.16.840.1.101.3.4.2.x [NULL] } OCTET STRING }
-  static const std::uint8_t kOidPrefix[] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02};
-  if (in.size() < 2 + 2 + sizeof kOidPrefix + 1 + 2 || in[0] != 0x30 || in[1] != in.size() - 2 || in[2] != 0x30) return {};
-  const std::size_t alg_len = in[3];
-  if (alg_len != 11 && alg_len != 13) return {};
-  if (std::memcmp(in.data() + 4, kOidPrefix, sizeof kOidPrefix) != 0) return {};
-  const std::uint8_t which = in[4 + sizeof kOidPrefix];
-  if (alg_len == 13 && (in[15] != 0x05 || in[16] != 0x00)) return {};
-  const std::size_t at = 4 + alg_len;
-  if (at + 2 > in.size() || in[at] != 0x04 || in[at + 1] != in.size() - at - 2) return {};
-  wire::Bytes hash(in.begin() + static_cast<std::ptrdiff_t>(at + 2), in.end());
-  std::optional<csc::HashAlgo> algo;
-  switch (which) {
-    case 1: algo = csc::HashAlgo::Sha256; break;
-    case 2: algo = csc::HashAlgo::Sha384; break;
-    case 3: algo = csc::HashAlgo::Sha512; break;
-    case 4: algo = csc::HashAlgo::Sha224; break;
-    default: return {};
+  auto parsed = der::ParseDigestInfo(in);
+  if (!parsed) return std::nullopt;
+  switch (parsed->hash) {
+    case der::Hash::kSha224: return std::pair{std::move(parsed->digest), csc::HashAlgo::Sha224};
+    case der::Hash::kSha256: return std::pair{std::move(parsed->digest), csc::HashAlgo::Sha256};
+    case der::Hash::kSha384: return std::pair{std::move(parsed->digest), csc::HashAlgo::Sha384};
+    case der::Hash::kSha512: return std::pair{std::move(parsed->digest), csc::HashAlgo::Sha512};
+    default: return std::nullopt;
   }
-  if (hash.size() != csc::HashSize(*algo)) return {};
-  return std::pair{std::move(hash), *algo};
 }
 
 std::int64_t UnixSeconds(const std::optional<std::chrono::system_clock::time_point>& t) {
