@@ -19,7 +19,6 @@
 using namespace vtoken;
 using namespace vtoken::pkcs11;
 using namespace vtoken::pkcs11::test;
-using Clock = std::chrono::steady_clock;
 using Bytes = std::vector<CK_BYTE>;
 
 namespace {
@@ -530,14 +529,12 @@ TEST_CASE("fake agent: a crashed agent gives errors, not hangs, and the module r
   const auto priv = t.Key(h, CKO_PRIVATE_KEY, CKK_EC);
   t.agent.Crash();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const auto start = Clock::now();
+  // A hang would wait out the agent timeout (1 h here), past CTest's timeout.
   CK_MECHANISM m{CKM_ECDSA_SHA256, nullptr, 0};
   CK_RV rv = t.f->C_SignInit(h, &m, priv);
   CHECK((rv == CKR_DEVICE_REMOVED || rv == CKR_KEY_HANDLE_INVALID));
   CK_ULONG n = 0;
   CHECK(t.f->C_GetSlotList(CK_FALSE, nullptr, &n) == CKR_DEVICE_ERROR);
-  // Not a timing: a hang would wait out the 30 s agent timeout.
-  CHECK(Clock::now() - start < std::chrono::seconds(10));
   CHECK(t.State(h) == CKS_RW_PUBLIC_SESSION);  // logins belonged to the lost connection
   t.agent.Restart();
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // reconnect attempts are rate-limited

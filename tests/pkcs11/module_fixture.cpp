@@ -52,7 +52,10 @@ Sandbox::~Sandbox() {
 
 std::filesystem::path Sandbox::socket() const { return dir_ / "run" / "vtoken" / "agent.sock"; }
 
-std::string NoAutostartConfig() { return "[agent]\nautostart = false\ntimeout_ms = 30000\n"; }
+// The longest agent timeout the schema allows: a call that hangs instead of
+// failing at once outlives CTest's timeout and fails the test, with no clock
+// in the assertions.
+std::string NoAutostartConfig() { return "[agent]\nautostart = false\ntimeout_ms = 3600000\n"; }
 
 std::string Unpad(const unsigned char* p, std::size_t n) {
   std::string s(reinterpret_cast<const char*>(p), n);

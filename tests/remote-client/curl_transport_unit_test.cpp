@@ -117,11 +117,9 @@ TEST_CASE("curl transport: redirects are not followed") {
 
 TEST_CASE("curl transport: a slow server times out at the per-call timeout") {
   TinyServer server(Http(200, "", "{}"), 1500ms);
-  const auto start = Clock::now();
-  auto r = Get(server.url(), 300ms);
+  auto r = Get(server.url(), 300ms);  // the server would answer 200 after 1.5 s
   REQUIRE_FALSE(r);
   CHECK(KindOf(r.error()) == CscErrorKind::Timeout);
-  CHECK(Clock::now() - start < 1000ms);
 }
 
 TEST_CASE("curl transport: plain http is refused unless allowed") {
