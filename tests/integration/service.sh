@@ -28,7 +28,11 @@ mkdir -p "$SERVICE_DIR"
 svc() { "$service_bin" --data-dir "$SERVICE_DIR/data" "$@"; }
 
 service_start() {
-  svc serve --listen 127.0.0.1:0 --test-mode --exit-with-parent "$@" >"$SERVICE_DIR/serve.log" 2>&1 &
+  # The binary itself, not the svc function: a function in the background is
+  # a subshell, so $! would not be the service and --exit-with-parent would
+  # watch that subshell instead of this script.
+  "$service_bin" --data-dir "$SERVICE_DIR/data" serve --listen 127.0.0.1:0 --test-mode --exit-with-parent "$@" \
+    >"$SERVICE_DIR/serve.log" 2>&1 &
   SERVICE_PID=$!
   local i
   for i in $(seq 1 300); do
