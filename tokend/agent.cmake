@@ -2,13 +2,17 @@
 # tokend/CMakeLists.txt; the emulated token core is the vtoken_emulated target.
 set(VTOKEN_AGENT_DEFS VTOKEN_VERSION_STRING="${PROJECT_VERSION}")
 
+# The agent's log lines; also linked by the CLI's share of the agent code
+# (tokend/cloud/code_source.cpp).
+add_library(vtoken_agent_log STATIC ${CMAKE_CURRENT_LIST_DIR}/log.cpp)
+target_include_directories(vtoken_agent_log PUBLIC ${PROJECT_SOURCE_DIR})
+
 add_library(vtoken_agent STATIC
   ${CMAKE_CURRENT_LIST_DIR}/dispatcher.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dispatcher_auth.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dispatcher_objects.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dispatcher_tokens.cpp
   ${CMAKE_CURRENT_LIST_DIR}/listener.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/log.cpp
   ${CMAKE_CURRENT_LIST_DIR}/registry.cpp
   ${CMAKE_CURRENT_LIST_DIR}/server.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tcp_listener.cpp
@@ -16,7 +20,7 @@ add_library(vtoken_agent STATIC
 )
 target_compile_definitions(vtoken_agent PUBLIC ${VTOKEN_AGENT_DEFS})
 target_include_directories(vtoken_agent PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(vtoken_agent PUBLIC vtoken_common OpenSSL::Crypto Threads::Threads)
+target_link_libraries(vtoken_agent PUBLIC vtoken_agent_log vtoken_common OpenSSL::Crypto Threads::Threads)
 if(TARGET vtoken_emulated)
   target_link_libraries(vtoken_agent PUBLIC vtoken_emulated)
 endif()

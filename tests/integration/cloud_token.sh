@@ -84,12 +84,22 @@ expect_output "vtoken status shows the signatures left" "signatures: [0-9]+ left
 
 # --- logout removes the token; login brings it back in the same slot ---
 check "vtoken logout" "$vtoken" logout
-token_listed() { p11 -T | grep -q 'token label *: alice@example.org'; }
-expect_fail "the token is gone after logout" token_listed
+expect_no_output "the token is gone after logout" "token label *: alice@example.org" p11 -T
 slot_state() { p11 --list-slots | grep -A1 "($(printf '0x%x' "$slot"))"; }
 expect_output "its slot stays, empty" "\\(empty\\)" slot_state
 check "log in again" service_login
 check "the same slot id is back" test "$(($(slot_of alice@example.org)))" = "$slot"
+
+# --- vtoken login --otp-command: the code from a command (the agent's own runner) ---
+"$vtoken" logout >/dev/null
+login_with_command() {
+  printf '%s\n' "$SERVICE_PASSWORD" |
+    "$vtoken" login --no-browser --email "$SERVICE_EMAIL" --password-stdin --otp-command "$1"
+}
+expect_fail "a failing --otp-command fails the login" login_with_command "exit 3"
+expect_output "and is named with its exit status" "--otp-command failed \(exit status 3\)" login_with_command "exit 3"
+expect_output "vtoken login --otp-command takes the code the command prints" "Logged in to .* as alice@example.org" \
+  login_with_command "$SERVICE_CODE_CMD"
 
 # --- OAuth2 in a "browser": a script that fills in the service's forms with curl ---
 cat >"$work/browser.sh" <<EOF

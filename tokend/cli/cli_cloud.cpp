@@ -18,6 +18,7 @@
 #include "tokend/cli/call.h"
 #include "tokend/cli/cli_cloud.h"
 #include "tokend/cli/prompt.h"
+#include "tokend/cloud/code_source.h"
 #include "tokend/unique_fd.h"
 
 extern char** environ;
@@ -27,21 +28,6 @@ namespace {
 
 using wire::Json;
 using Clock = std::chrono::steady_clock;
-
-// Runs `command` with /bin/sh -c and returns its first output line.
-std::optional<Secret> CommandOutput(const std::string& command) {
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return std::nullopt;
-  char line[256] = {};
-  const bool got = std::fgets(line, sizeof line, p) != nullptr;
-  const int status = ::pclose(p);
-  std::string_view v(line);
-  while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.remove_suffix(1);
-  std::optional<Secret> out;
-  if (got && status == 0 && !v.empty()) out = Secret(v);
-  WipeMemory(line, sizeof line);
-  return out;
-}
 
 void OpenBrowser(const std::string& browser, const std::string& url) {
   const std::string program = browser.empty() ? "xdg-open" : browser;
@@ -146,8 +132,8 @@ Result<Json> PasswordLogin(Context& ctx, const std::string& service, const Login
   std::optional<Secret> otp;
   if (!options.otp.empty()) otp = Secret(options.otp);
   else if (!options.otp_command.empty()) {
-    otp = CommandOutput(options.otp_command);
-    if (!otp) return Fail(CKR_FUNCTION_FAILED, "--otp-command printed no code");
+    // The agent's own runner: a deadline, and the output wiped after use.
+    otp = VT_TRY(cloud::RunCodeCommand(options.otp_command, std::chrono::seconds(60), "--otp-command"));
   } else {
     otp = PromptSecret("Authenticator code: ");
   }

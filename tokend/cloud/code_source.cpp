@@ -251,13 +251,13 @@ Result<Secret> AskPinentry(const std::string& program, const PromptText& text, s
   return code;
 }
 
-Result<Secret> RunCodeCommand(const std::string& command, std::chrono::seconds timeout) {
+Result<Secret> RunCodeCommand(const std::string& command, std::chrono::seconds timeout, const std::string& setting) {
   const auto deadline = Clock::now() + timeout;
   Child child = VT_TRY(Child::Spawn({"/bin/sh", "-c", command}));
   child.CloseInput();
   SecureString line;
   auto got = child.ReadLine(line, deadline);
-  if (!got) return Fail(CKR_FUNCTION_FAILED, "cloud.otp_command gave no code within " + std::to_string(timeout.count()) + " s");
+  if (!got) return Fail(CKR_FUNCTION_FAILED, setting + " gave no code within " + std::to_string(timeout.count()) + " s");
   // Drain the rest so the command can finish, then look at its status.
   SecureString rest;
   while (true) {
@@ -268,10 +268,10 @@ Result<Secret> RunCodeCommand(const std::string& command, std::chrono::seconds t
   const int status = child.Wait(deadline);
   if (status != 0) {
     WipeMemory(line.data(), line.size());
-    return Fail(CKR_FUNCTION_FAILED, "cloud.otp_command failed (exit status " + std::to_string(status) + ")");
+    return Fail(CKR_FUNCTION_FAILED, setting + " failed (exit status " + std::to_string(status) + ")");
   }
   Trim(line);
-  if (!*got || line.empty()) return Fail(CKR_FUNCTION_FAILED, "cloud.otp_command printed no code");
+  if (!*got || line.empty()) return Fail(CKR_FUNCTION_FAILED, setting + " printed no code");
   Secret code(std::string_view(line.data(), line.size()));
   WipeMemory(line.data(), line.size());
   return code;

@@ -28,8 +28,10 @@ Result<Secret> AskPinentry(const std::string& program, const PromptText& text, s
 
 // Runs `command` with /bin/sh -c and takes the first line of its output
 // (surrounding blanks dropped) as the code. Fails (CKR_FUNCTION_FAILED with
-// the exit status) on a non-zero exit, no output, or no result in `timeout`.
-Result<Secret> RunCodeCommand(const std::string& command, std::chrono::seconds timeout);
+// the exit status) on a non-zero exit, no output, or no result in `timeout`;
+// the messages name the command by `setting` (a config key or CLI option).
+Result<Secret> RunCodeCommand(const std::string& command, std::chrono::seconds timeout,
+                              const std::string& setting = "cloud.otp_command");
 
 // Assuan percent-escaping of a parameter (%, CR, LF and control characters).
 std::string AssuanEscape(const std::string& text);
