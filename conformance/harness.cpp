@@ -43,16 +43,6 @@ std::string CkrName(CK_RV rv) {
   return buf;
 }
 
-std::string Hex(const Bytes& bytes) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string s;
-  for (unsigned char b : bytes) {
-    s += kDigits[b >> 4];
-    s += kDigits[b & 15];
-  }
-  return s;
-}
-
 std::string TokenFlags(CK_FLAGS f) {
   static const std::pair<CK_FLAGS, const char*> kBits[] = {
       {CKF_RNG, "RNG"},

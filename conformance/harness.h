@@ -63,7 +63,6 @@ struct Abort {
 
 std::string CkrName(CK_RV rv);
 std::string MechanismName(CK_MECHANISM_TYPE m);
-std::string Hex(const std::vector<unsigned char>& bytes);
 using Bytes = std::vector<unsigned char>;
 inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 

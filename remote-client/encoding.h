@@ -8,14 +8,14 @@
 #include <string_view>
 #include <vector>
 
-#include "common/base64.h"
+#include "common/encoding.h"
 #include "common/secure.h"
 
 namespace vtoken::csc {
 
 using Bytes = std::vector<std::uint8_t>;
 
-// Strict base64 and base64url: common/base64.h.
+// Strict base64 and base64url: common/encoding.h.
 using vtoken::Base64Decode;
 using vtoken::Base64Encode;
 using vtoken::Base64UrlEncode;

@@ -19,7 +19,7 @@ std::string CaPassphrase(const SecureBytes& master_key) {
   in.append(reinterpret_cast<const char*>(master_key.data()), master_key.size());
   auto h = Sha256(in);
   WipeMemory(in.data(), in.size());
-  return Hex(h);
+  return HexEncode(h);
 }
 
 ossl::PKey NewEcKey() { return ossl::PKey(EVP_EC_gen("prime256v1")); }

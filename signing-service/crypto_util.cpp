@@ -73,28 +73,6 @@ std::string RandomToken() {
   return Base64UrlEncode(b);
 }
 
-std::string Hex(const std::uint8_t* p, std::size_t n, bool upper) {
-  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-  std::string s(n * 2, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    s[2 * i] = digits[p[i] >> 4];
-    s[2 * i + 1] = digits[p[i] & 15];
-  }
-  return s;
-}
-
-std::optional<Bytes> FromHex(std::string_view s) {
-  if (s.size() % 2) return std::nullopt;
-  Bytes out(s.size() / 2);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    unsigned x = 0;
-    auto [p, ec] = std::from_chars(s.data() + 2 * i, s.data() + 2 * i + 2, x, 16);
-    if (ec != std::errc() || p != s.data() + 2 * i + 2) return std::nullopt;
-    out[i] = static_cast<std::uint8_t>(x);
-  }
-  return out;
-}
-
 Bytes Sha256(std::string_view data) {
   Bytes out(32);
   unsigned len = 0;

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/base64.h"
+#include "common/encoding.h"
 #include "common/secure.h"
 
 namespace vtoken::service {
@@ -18,14 +18,12 @@ Bytes RandomBytes(std::size_t n);
 // 256 random bits, base64url without padding: access/refresh tokens, SADs, codes.
 std::string RandomToken();
 
-// Strict base64 and base64url: common/base64.h.
+// Strict base64, base64url and hex: common/encoding.h.
 using vtoken::Base64Decode;
 using vtoken::Base64Encode;
 using vtoken::Base64UrlEncode;
-
-std::string Hex(const std::uint8_t* p, std::size_t n, bool upper = false);
-inline std::string Hex(const Bytes& b, bool upper = false) { return Hex(b.data(), b.size(), upper); }
-std::optional<Bytes> FromHex(std::string_view s);
+using vtoken::HexDecode;
+using vtoken::HexEncode;
 
 Bytes Sha256(std::string_view data);
 bool ConstantTimeEqual(std::string_view a, std::string_view b);

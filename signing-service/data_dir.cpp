@@ -33,7 +33,7 @@ class SetupLock {
 
 std::string RandomPin() {
   auto b = RandomBytes(12);
-  return Hex(b);
+  return HexEncode(b);
 }
 
 }  // namespace

@@ -91,15 +91,4 @@ unsigned BitLength(std::span<const std::uint8_t> v) {
   return bits;
 }
 
-std::string HexLower(std::span<const std::uint8_t> v) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(v.size() * 2);
-  for (auto b : v) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
-
 }  // namespace vtoken::ksp

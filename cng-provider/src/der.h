@@ -43,6 +43,5 @@ std::optional<unsigned long long> AttrUlong(std::span<const std::uint8_t> v);
 // A big-endian integer without leading zero bytes.
 ByteVec StripLeadingZeros(std::span<const std::uint8_t> v);
 unsigned BitLength(std::span<const std::uint8_t> big_endian);
-std::string HexLower(std::span<const std::uint8_t> v);
 
 }  // namespace vtoken::ksp

@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "common/encoding.h"
+
 namespace vtoken::ksp {
 namespace {
 
@@ -128,7 +130,7 @@ std::vector<KeyInfo> KeysFromObjects(const TokenView& token, const Json& objects
     key.token_label = token.label;
     key.cloud = token.kind == "cloud";
     key.label = Text(a, CKA_LABEL);
-    key.name = "vtoken:" + token.serial + ":" + HexLower(id);
+    key.name = "vtoken:" + token.serial + ":" + HexEncode(id);
     if (auto it = certificates.find(id); it != certificates.end()) key.certificate = it->second;
     keys.push_back(std::move(key));
   };

@@ -38,7 +38,7 @@ int Issue(Globals& g, const IssueOptions& o) {
   if (!hsm) return Error("HSM: " + hsm.error().message);
 
   Credential c;
-  c.id = "vt-" + Hex(RandomBytes(8));
+  c.id = "vt-" + HexEncode(RandomBytes(8));
   c.account_id = account->id;
   c.key_type = KeyTypeName(*type);
   c.scal = o.scal;

@@ -161,8 +161,8 @@ ApiResult<std::optional<json>> Authorize(Context& ctx, const httplib::Request& r
                hashes.empty() ? "" : *hash_oid, {}};
     std::string hex_list;
     for (auto& h : hashes) {
-      row.bound_hex.push_back(Hex(h));
-      hex_list += (hex_list.empty() ? "" : ",") + Hex(h);
+      row.bound_hex.push_back(HexEncode(h));
+      hex_list += (hex_list.empty() ? "" : ",") + HexEncode(h);
     }
     t.InsertSad(TokenHash(sad), row);
     Audit(t, ctx, client, "authorize", account->email, cred.id, hex_list, {},

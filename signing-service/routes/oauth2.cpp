@@ -219,7 +219,7 @@ void Consent(Context& ctx, OAuthState& st, const httplib::Request& req, httplib:
                                                       {"error_description", "The user denied access"},
                                                       {"state", t.state}}));
   std::string code = RandomToken();
-  st.codes[Hex(TokenHash(code))] = Code{t.client_id, t.redirect_uri, t.challenge, *t.account,
+  st.codes[HexEncode(TokenHash(code))] = Code{t.client_id, t.redirect_uri, t.challenge, *t.account,
                                         ctx.clock.Now() + kCodeTtl};
   res.set_redirect(Redirect(t.redirect_uri, {{"code", code}, {"state", t.state}}));
 }
@@ -239,7 +239,7 @@ ApiResult<json> Token(Context& ctx, OAuthState& st, const httplib::Request& req)
     {
       std::lock_guard lock(st.mutex);
       st.Expire(ctx.clock.Now());
-      auto it = st.codes.find(Hex(TokenHash(code)));
+      auto it = st.codes.find(HexEncode(TokenHash(code)));
       if (it == st.codes.end()) return ApiFail(400, "invalid_grant", "Authorization code is invalid or expired");
       c = it->second;
       st.codes.erase(it);  // single use, even when the exchange fails

@@ -97,7 +97,7 @@ ApiResult<std::string> Charge(Store::Txn& t, const Context& ctx, std::int64_t ac
   if (!sad->hash_oid.empty()) {
     if (sad->hash_oid != HashOid(hash)) return BadRequest("Hash is not authorized by the SAD");
     for (auto& h : hashes) {
-      auto it = std::find(sad->bound_hex.begin(), sad->bound_hex.end(), Hex(h));
+      auto it = std::find(sad->bound_hex.begin(), sad->bound_hex.end(), HexEncode(h));
       if (it == sad->bound_hex.end()) return BadRequest("Hash is not authorized by the SAD");
       sad->bound_hex.erase(it);  // each bound hash signs once
     }
@@ -125,7 +125,7 @@ ApiResult<std::optional<json>> SignHash(Context& ctx, const httplib::Request& re
   auto email = ctx.store.Tx([&](Store::Txn& t) -> ApiResult<std::string> {
     auto e = Charge(t, ctx, account_id, r, hashes, plan.hash);
     if (!e) return e;
-    for (auto& h : hashes) Audit(t, ctx, client, "sign", *e, cred->id, Hex(h), r.sign_algo);
+    for (auto& h : hashes) Audit(t, ctx, client, "sign", *e, cred->id, HexEncode(h), r.sign_algo);
     return e;
   });
   if (!email) return std::unexpected(email.error());
@@ -141,7 +141,7 @@ ApiResult<std::optional<json>> SignHash(Context& ctx, const httplib::Request& re
         if (auto sad = t.SadByHash(sad_hash)) {
           sad->remaining += n;
           if (!sad->hash_oid.empty())
-            for (auto& b : hashes) sad->bound_hex.push_back(Hex(b));
+            for (auto& b : hashes) sad->bound_hex.push_back(HexEncode(b));
           t.UpdateSad(sad_hash, *sad);
         }
         Audit(t, ctx, client, "sign_failed", *email, cred->id, {}, r.sign_algo, Describe(sig.error()));

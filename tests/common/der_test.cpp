@@ -1,4 +1,4 @@
-// common/der.h and common/base64.h, checked against OpenSSL's own DER
+// common/der.h and common/encoding.h, checked against OpenSSL's own DER
 // decoders (so the hand-written encoder is held to a real parser).
 #include "common/der.h"
 
@@ -9,7 +9,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "common/base64.h"
+#include "common/encoding.h"
 
 using vtoken::der::Bytes;
 using vtoken::der::Hash;
@@ -17,11 +17,7 @@ namespace der = vtoken::der;
 
 namespace {
 
-Bytes Hex(const char* hex) {
-  Bytes out;
-  for (const char* p = hex; p[0] && p[1]; p += 2) out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(p, 2), nullptr, 16)));
-  return out;
-}
+Bytes Hex(const char* hex) { return vtoken::HexDecode(hex).value(); }
 
 }  // namespace
 
@@ -116,6 +112,15 @@ TEST_CASE("ECDSA signatures convert between r||s and DER both ways, as OpenSSL r
   Bytes trailing = *small_der;
   trailing.push_back(0);
   CHECK_FALSE(der::EcdsaDerToRaw(trailing, 32));
+}
+
+TEST_CASE("hex: lowercase out, either case in, nothing else") {
+  CHECK(vtoken::HexEncode(Bytes{0x00, 0xab, 0xff}) == "00abff");
+  CHECK(vtoken::HexDecode("00abFF") == Bytes{0x00, 0xab, 0xff});
+  CHECK(vtoken::HexDecode("") == Bytes{});
+  CHECK_FALSE(vtoken::HexDecode("abc"));   // odd length
+  CHECK_FALSE(vtoken::HexDecode("0g"));    // not a digit
+  CHECK_FALSE(vtoken::HexDecode("+1"));    // from_chars-style signs are not digits either
 }
 
 TEST_CASE("base64 is strict and base64url has no padding") {

@@ -6,7 +6,7 @@ using namespace vtoken::service;
 
 TEST_CASE("PSS parameters round-trip and match the usual DER", "[algorithms]") {
   // RSASSA-PSS-params for SHA-256, MGF1(SHA-256), salt 32 as every toolkit writes them.
-  auto known = FromHex(
+  auto known = HexDecode(
       "3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d0609608648016503040201"
       "0500a203020120");
   REQUIRE(known);
@@ -39,7 +39,7 @@ TEST_CASE("PSS parameters with SHA-1 defaults or garbage are refused", "[algorit
 TEST_CASE("DigestInfo, hash OIDs and ECDSA encodings", "[algorithms]") {
   Bytes digest(32, 0xab);
   auto di = DigestInfo(HashAlg::kSha256, digest);
-  auto prefix = FromHex("3031300d060960864801650304020105000420");
+  auto prefix = HexDecode("3031300d060960864801650304020105000420");
   REQUIRE(di.size() == 51);
   CHECK(Bytes(di.begin(), di.begin() + 19) == *prefix);
   CHECK(HashFromOid("2.16.840.1.101.3.4.2.3") == HashAlg::kSha512);

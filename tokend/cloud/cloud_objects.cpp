@@ -2,6 +2,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "common/encoding.h"
 #include "tokend/emulated/key_material.h"
 #include "tokend/emulated/object_attributes.h"
 #include "tokend/emulated/token_crypto.h"
@@ -10,16 +11,6 @@ namespace vtoken::agent::cloud {
 namespace {
 
 wire::Bytes Text(const std::string& s) { return wire::Bytes(s.begin(), s.end()); }
-
-std::string Hex(const wire::Bytes& b) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (auto c : b) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
 
 ObjectView View(const NewObject& o, bool is_private) {
   ObjectView v;
@@ -106,7 +97,7 @@ Result<std::vector<CloudObject>> ForCredential(const csc::CredentialInfo& c, con
     auto ca = Certificate(der, "CA certificate", 2 /* authority */);
     if (!ca) continue;  // a chain certificate we cannot show is left out, the key still works
     const wire::Bytes sha = Sha1(der);
-    out.push_back({"ca/" + Hex(sha), "", View(*ca, false)});
+    out.push_back({"ca/" + HexEncode(sha), "", View(*ca, false)});
   }
   return out;
 }

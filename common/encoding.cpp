@@ -1,4 +1,4 @@
-#include "common/base64.h"
+#include "common/encoding.h"
 
 #include <algorithm>
 
@@ -74,6 +74,34 @@ std::optional<std::vector<std::uint8_t>> Base64Decode(std::string_view text, std
     if (pad == 2 && (v[1] & 0xf) != 0) return std::nullopt;
   }
   if (out.size() > max_bytes) return std::nullopt;
+  return out;
+}
+
+std::string HexEncode(std::span<const std::uint8_t> data) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (std::uint8_t b : data) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+std::optional<std::vector<std::uint8_t>> HexDecode(std::string_view text) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (text.size() % 2 != 0) return std::nullopt;
+  std::vector<std::uint8_t> out(text.size() / 2);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const int hi = nibble(text[2 * i]), lo = nibble(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
   return out;
 }
 
