@@ -25,8 +25,11 @@ std::string Trim(std::string s) {
   return s.substr(b, e - b + 1);
 }
 
-bool LoadExpected(const std::string& path, std::vector<Expected>& out) {
-  if (path.empty()) return true;
+// Calls `line_fn(line, number)` for every line of `path` that is not blank or
+// a '#' comment, trimmed; stops with false when the file cannot be read or
+// line_fn refuses a line (it prints why).
+template <class F>
+bool ForEachLine(const std::string& path, F&& line_fn) {
   std::ifstream in(path);
   if (!in) {
     std::fprintf(stderr, "cannot read %s\n", path.c_str());
@@ -36,6 +39,14 @@ bool LoadExpected(const std::string& path, std::vector<Expected>& out) {
   for (int n = 1; std::getline(in, line); ++n) {
     line = Trim(line);
     if (line.empty() || line[0] == '#') continue;
+    if (!line_fn(line, n)) return false;
+  }
+  return true;
+}
+
+bool LoadExpected(const std::string& path, std::vector<Expected>& out) {
+  if (path.empty()) return true;
+  return ForEachLine(path, [&](const std::string& line, int n) {
     const auto bar = line.find('|');
     Expected e{Trim(line.substr(0, bar)), bar == std::string::npos ? "" : Trim(line.substr(bar + 1)), n};
     if (e.pattern.empty() || e.reason.empty()) {
@@ -43,8 +54,8 @@ bool LoadExpected(const std::string& path, std::vector<Expected>& out) {
       return false;
     }
     out.push_back(e);
-  }
-  return true;
+    return true;
+  });
 }
 
 // "scenario ; step ; CKR_x ; result": what run B must have recorded where A
@@ -55,15 +66,7 @@ struct Required {
 };
 
 bool LoadRequired(const std::string& path, std::vector<Required>& out) {
-  std::ifstream in(path);
-  if (!in) {
-    std::fprintf(stderr, "cannot read %s\n", path.c_str());
-    return false;
-  }
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    line = Trim(line);
-    if (line.empty() || line[0] == '#') continue;
+  return ForEachLine(path, [&](const std::string& line, int n) {
     std::vector<std::string> f;
     for (std::size_t start = 0;;) {
       const auto semi = line.find(';', start);
@@ -76,8 +79,8 @@ bool LoadRequired(const std::string& path, std::vector<Required>& out) {
       return false;
     }
     out.push_back({f[0], f[1], f[2], f[3], n});
-  }
-  return true;
+    return true;
+  });
 }
 
 bool Load(const std::string& path, nlohmann::json& doc) {

@@ -16,8 +16,8 @@
 #include "tests/remote-client/test_keys.h"
 #include "tokend/cloud/cloud_token.h"
 #include "tokend/cloud/code_source.h"
+#include "tests/agent/dispatcher_fixture.h"
 #include "tokend/dispatcher.h"
-#include "tests/agent/test_env.h"
 
 using namespace vtoken;
 using namespace vtoken::agent;
@@ -323,68 +323,29 @@ TEST_CASE("code sources: a scripted pinentry (Assuan) and a code command") {
 
 namespace {
 
-struct RecordingSink : EventSink {
-  std::mutex mu;
-  std::vector<Json> broadcast;
-  std::vector<std::pair<std::uint64_t, Json>> sent;
-  void Broadcast(const Json& e) override {
-    std::lock_guard lock(mu);
-    broadcast.push_back(e);
-  }
-  void SendTo(std::uint64_t id, const Json& e) override {
-    std::lock_guard lock(mu);
-    sent.emplace_back(id, e);
-  }
+// The service the dispatcher's cloud logins reach; a base class, so it is
+// built before the dispatcher that holds a client factory pointing at it.
+struct WithService {
+  Service svc;
 };
+
+DispatcherOptions ScriptedCloud(Service& svc) {
+  DispatcherOptions options;
+  options.cloud.source = AuthSource::kCommand;
+  options.cloud.otp_command = "echo 111111";
+  options.make_cloud_client = [&svc](const std::string& service) -> Result<std::shared_ptr<csc::Client>> {
+    csc::ClientOptions o;
+    o.base_url = service;
+    return std::make_shared<csc::Client>(o, svc.transport);
+  };
+  return options;
+}
 
 // The dispatcher with a registry in a temp XDG tree and cloud logins going
 // to the scripted service.
-struct AgentFixture {
-  test::TempXdg xdg;
-  Service svc;
-  RecordingSink sink;
-  std::unique_ptr<Registry> registry;
-  std::unique_ptr<Dispatcher> dispatcher;
-  std::vector<std::unique_ptr<ConnectionState>> conns;
-  std::uint64_t next_id = 1;
-
-  AgentFixture() {
-    auto r = Registry::Open(xdg.data(), TokenPolicy{});
-    REQUIRE(r);
-    registry = std::move(*r);
-    DispatcherOptions options;
-    options.cloud.source = AuthSource::kCommand;
-    options.cloud.otp_command = "echo 111111";
-    options.make_cloud_client = [this](const std::string& service) -> Result<std::shared_ptr<csc::Client>> {
-      csc::ClientOptions o;
-      o.base_url = service;
-      return std::make_shared<csc::Client>(o, svc.transport);
-    };
-    dispatcher = std::make_unique<Dispatcher>(*registry, sink, options);
-  }
-  ~AgentFixture() {
-    for (auto& c : conns) dispatcher->Disconnect(*c);
-  }
-  ConnectionState& Connect() {
-    conns.push_back(std::make_unique<ConnectionState>());
-    auto& c = *conns.back();
-    dispatcher->Connect(c);
-    REQUIRE(Call(c, {{"op", "hello"}, {"version", 1u}, {"client", "test"}, {"app", "catch"}, {"pid", 1u}, {"events", true}})["ok"]);
-    return c;
-  }
-  Json Call(ConnectionState& c, Json request) {
-    request["id"] = next_id++;
-    return dispatcher->Handle(c, request);
-  }
-  std::string Rv(ConnectionState& c, Json request) {
-    Json reply = Call(c, std::move(request));
-    return reply["ok"].get<bool>() ? "CKR_OK" : reply["error"].get<std::string>();
-  }
-  Json Slot(std::uint64_t slot_id) {
-    for (const auto& s : registry->Snapshot())
-      if (s["slot_id"] == slot_id) return s;
-    return {};
-  }
+struct AgentFixture : WithService, test::DispatcherFixture {
+  AgentFixture() : test::DispatcherFixture(ScriptedCloud(svc)) {}
+  ConnectionState& Connect() { return test::DispatcherFixture::Connect(true, true); }
   std::uint64_t Login(ConnectionState& c) {
     Json reply = Call(c, {{"op", "cloud_login"}, {"service", "https://csc.test"}, {"email", "alice@example.org"},
                           {"password", "pw"}, {"otp", "123456"}});
@@ -393,7 +354,7 @@ struct AgentFixture {
   }
 };
 
-Json Code(const std::string& s) { return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())); }
+Json Code(const std::string& s) { return test::SecretBytes(s); }
 
 }  // namespace
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "tests/agent/test_env.h"
+#include "tests/agent/dispatcher_fixture.h"
 #include "tokend/dispatcher.h"
 
 using namespace vtoken;
@@ -15,67 +15,17 @@ using wire::Json;
 
 namespace {
 
-struct RecordingSink : EventSink {
-  std::vector<Json> broadcast;
-  std::vector<std::pair<std::uint64_t, Json>> sent;
-  void Broadcast(const Json& e) override { broadcast.push_back(e); }
-  void SendTo(std::uint64_t id, const Json& e) override { sent.emplace_back(id, e); }
-};
-
-Json Pin(const std::string& s) { return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())); }
+Json Pin(const std::string& s) { return test::SecretBytes(s); }
 
 wire::Bytes Bool(bool v) { return {static_cast<std::uint8_t>(v)}; }
 
-struct Fixture {
-  test::TempXdg xdg;
-  RecordingSink sink;
-  std::unique_ptr<Registry> registry;
-  std::unique_ptr<Dispatcher> dispatcher;
-  std::vector<std::unique_ptr<ConnectionState>> conns;
-  std::uint64_t next_id = 1;
-
-  Fixture() {
-    TokenPolicy policy;
-    auto r = Registry::Open(xdg.data(), policy);
-    REQUIRE(r);
-    registry = std::move(*r);
-    dispatcher = std::make_unique<Dispatcher>(*registry, sink);
-  }
-  ~Fixture() {
-    for (auto& c : conns) dispatcher->Disconnect(*c);
-  }
-  ConnectionState& Connect(bool hello = true, bool events = false) {
-    conns.push_back(std::make_unique<ConnectionState>());
-    auto& c = *conns.back();
-    dispatcher->Connect(c);
-    if (hello) REQUIRE(Ok(c, {{"op", "hello"}, {"version", 1u}, {"client", "test"}, {"app", "catch"}, {"pid", 1u}, {"events", events}}));
-    return c;
-  }
-  Json Call(ConnectionState& c, Json request) {
-    request["id"] = next_id++;
-    Json reply = dispatcher->Handle(c, request);
-    REQUIRE(reply["id"] == request["id"]);
-    return reply;
-  }
-  bool Ok(ConnectionState& c, Json request) {
-    Json reply = Call(c, std::move(request));
-    if (!reply["ok"].get<bool>()) UNSCOPED_INFO("error: " << reply.dump());
-    return reply["ok"].get<bool>();
-  }
-  std::string Rv(ConnectionState& c, Json request) {
-    Json reply = Call(c, std::move(request));
-    return reply["ok"].get<bool>() ? "CKR_OK" : reply["error"].get<std::string>();
-  }
+// The shared dispatcher fixture, plus emulated-token helpers.
+struct Fixture : test::DispatcherFixture {
   std::uint64_t CreateToken(ConnectionState& c, const std::string& name, const std::string& pin = "1234",
                             const std::string& puk = "87654321") {
     Json reply = Call(c, {{"op", "token_create"}, {"name", name}, {"pin", Pin(pin)}, {"puk", Pin(puk)}});
     REQUIRE(reply["ok"].get<bool>());
     return reply["slot_id"].get<std::uint64_t>();
-  }
-  Json Slot(std::uint64_t slot_id) {
-    for (const auto& s : registry->Snapshot())
-      if (s["slot_id"] == slot_id) return s;
-    return {};
   }
   unsigned long Flags(std::uint64_t slot_id) { return Slot(slot_id)["token"]["flags"].get<unsigned long>(); }
 };

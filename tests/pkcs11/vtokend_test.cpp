@@ -10,12 +10,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -80,7 +83,32 @@ struct WithVtokend {
     for (int i = 0; i < 50 && std::filesystem::exists(sandbox->socket()); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // The always-present free slot (the one with an uninitialized token); the
+  // first C_GetSlotList autostarts the agent.
+  CK_SLOT_ID FreeSlot() {
+    CK_ULONG n = 0;
+    REQUIRE(f->C_GetSlotList(CK_TRUE, nullptr, &n) == CKR_OK);
+    REQUIRE(n >= 1);
+    std::vector<CK_SLOT_ID> slots(n);
+    REQUIRE(f->C_GetSlotList(CK_TRUE, slots.data(), &n) == CKR_OK);
+    CK_SLOT_ID free_slot = CK_UNAVAILABLE_INFORMATION;
+    for (CK_SLOT_ID s : slots) {
+      CK_TOKEN_INFO ti;
+      REQUIRE(f->C_GetTokenInfo(s, &ti) == CKR_OK);
+      if (!(ti.flags & CKF_TOKEN_INITIALIZED)) free_slot = s;
+    }
+    REQUIRE(free_slot != CK_UNAVAILABLE_INFORMATION);
+    return free_slot;
+  }
 };
+
+// A token label as C_InitToken takes it: 32 bytes, blank-padded.
+std::array<CK_UTF8CHAR, 32> Label(std::string_view text) {
+  std::array<CK_UTF8CHAR, 32> label;
+  label.fill(' ');
+  std::memcpy(label.data(), text.data(), std::min(text.size(), label.size()));
+  return label;
+}
 
 Bytes Hash(CK_MECHANISM_TYPE hash, const Bytes& data) {
   Bytes out(EVP_MAX_MD_SIZE);
@@ -96,26 +124,13 @@ TEST_CASE("vtokend: init token, PIN, keygen, every mechanism, removal") {
   WithVtokend t;
   REQUIRE(t.available);  // <build>/bin/vtokend, or $VTOKEN_TEST_VTOKEND
   CK_FUNCTION_LIST* f = t.f;
-  CK_ULONG n = 0;
-  REQUIRE(f->C_GetSlotList(CK_TRUE, nullptr, &n) == CKR_OK);  // autostarted the agent
-  REQUIRE(n >= 1);
-  std::vector<CK_SLOT_ID> slots(n);
-  REQUIRE(f->C_GetSlotList(CK_TRUE, slots.data(), &n) == CKR_OK);
-  CK_SLOT_ID free_slot = CK_UNAVAILABLE_INFORMATION;
-  for (CK_SLOT_ID s : slots) {
-    CK_TOKEN_INFO ti;
-    REQUIRE(f->C_GetTokenInfo(s, &ti) == CKR_OK);
-    if (!(ti.flags & CKF_TOKEN_INITIALIZED)) free_slot = s;
-  }
-  REQUIRE(free_slot != CK_UNAVAILABLE_INFORMATION);
+  const CK_SLOT_ID free_slot = t.FreeSlot();
 
   CK_UTF8CHAR so_pin[] = "87654321";
   CK_UTF8CHAR pin[] = "1234";
   CK_UTF8CHAR new_pin[] = "4321";
-  CK_UTF8CHAR label[32];
-  std::memset(label, ' ', sizeof label);
-  std::memcpy(label, "e2e", 3);
-  REQUIRE(f->C_InitToken(free_slot, so_pin, 8, label) == CKR_OK);
+  auto label = Label("e2e");
+  REQUIRE(f->C_InitToken(free_slot, so_pin, 8, label.data()) == CKR_OK);
   CK_TOKEN_INFO ti;
   REQUIRE(f->C_GetTokenInfo(free_slot, &ti) == CKR_OK);
   CHECK((ti.flags & CKF_TOKEN_INITIALIZED) != 0);
@@ -210,23 +225,11 @@ TEST_CASE("vtokend: many threads sign, find and poll while the token is unplugge
   WithVtokend t;
   REQUIRE(t.available);
   CK_FUNCTION_LIST* f = t.f;
-  CK_ULONG n = 0;
-  REQUIRE(f->C_GetSlotList(CK_TRUE, nullptr, &n) == CKR_OK);
-  std::vector<CK_SLOT_ID> slots(n);
-  REQUIRE(f->C_GetSlotList(CK_TRUE, slots.data(), &n) == CKR_OK);
-  CK_SLOT_ID slot = CK_UNAVAILABLE_INFORMATION;
-  for (CK_SLOT_ID s : slots) {
-    CK_TOKEN_INFO ti;
-    REQUIRE(f->C_GetTokenInfo(s, &ti) == CKR_OK);
-    if (!(ti.flags & CKF_TOKEN_INITIALIZED)) slot = s;
-  }
-  REQUIRE(slot != CK_UNAVAILABLE_INFORMATION);
+  const CK_SLOT_ID slot = t.FreeSlot();
   CK_UTF8CHAR so_pin[] = "87654321";
   CK_UTF8CHAR pin[] = "1234";
-  CK_UTF8CHAR label[32];
-  std::memset(label, ' ', sizeof label);
-  std::memcpy(label, "threads", 7);
-  REQUIRE(f->C_InitToken(slot, so_pin, 8, label) == CKR_OK);
+  auto label = Label("threads");
+  REQUIRE(f->C_InitToken(slot, so_pin, 8, label.data()) == CKR_OK);
   CK_SESSION_HANDLE admin;
   REQUIRE(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &admin) == CKR_OK);
   REQUIRE(f->C_Login(admin, CKU_SO, so_pin, 8) == CKR_OK);
