@@ -95,19 +95,15 @@ class Service {
     return;                                                            \
   }
 
-// REQUIRE that a Result succeeded, printing the error when it did not.
-#define REQUIRE_OK(expr)                                                   \
+// REQUIRE / CHECK that a Result succeeded, printing the error when it did not.
+#define VT_ASSERT_OK(assertion, expr)                                      \
   do {                                                                     \
     const auto& vt_ok_ = (expr);                                           \
     INFO((vt_ok_ ? std::string() : ::vtoken::Describe(vt_ok_.error())));   \
-    REQUIRE(vt_ok_.has_value());                                           \
+    assertion(vt_ok_.has_value());                                         \
   } while (0)
-#define CHECK_OK(expr)                                                     \
-  do {                                                                     \
-    const auto& vt_ok_ = (expr);                                           \
-    INFO((vt_ok_ ? std::string() : ::vtoken::Describe(vt_ok_.error())));   \
-    CHECK(vt_ok_.has_value());                                             \
-  } while (0)
+#define REQUIRE_OK(expr) VT_ASSERT_OK(REQUIRE, expr)
+#define CHECK_OK(expr) VT_ASSERT_OK(CHECK, expr)
 
 // Verifies a signature made by the certificate's key (raw r||s for ECDSA).
 bool VerifyWithCertificate(const Bytes& cert_der, const Bytes& hash, const Bytes& signature,
