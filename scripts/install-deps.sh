@@ -14,6 +14,8 @@ packages=(
   poppler-utils libnss3-tools libengine-pkcs11-openssl gnutls-bin
   # the application scripts (conformance/apps) and the Debian package (cpack, dpkg-shlibdeps)
   curl openjdk-17-jdk-headless openssh-client openssh-server python3 dpkg-dev
+  # the browser (conformance/apps/browser.sh): Chromium under Xvfb, typed into with xdotool, nginx
+  chromium xvfb xauth xdotool nginx-light jq
   # the Windows key storage provider: cross compiler, and Wine to test it (cng-provider/deps.txt)
   g++-mingw-w64-x86-64 wine64 wine
 )

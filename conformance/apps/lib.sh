@@ -98,11 +98,22 @@ setup_cloud() {
   setup "service account $label" service_account "$label"
   local key type id
   for key in "${keys[@]}"; do
-    [ "$key" = rsa-key ] && type=rsa2048 || type=p256
-    id=$(service_credential "$label" --key "$type" --scal 1 --multisign 100 --label "$key" 2>"$work/last.log")
+    # ec-key's certificate outlives rsa-key's: Chromium orders the two
+    # (same subject) by validity, and browser.sh relies on that order.
+    [ "$key" = rsa-key ] && type="rsa2048 --years 1" || type="p256 --years 2"
+    # shellcheck disable=SC2086
+    id=$(service_credential "$label" --key $type --scal 1 --multisign 100 --label "$key" 2>"$work/last.log")
     [ -n "$id" ] || die "issue the $type credential $key"
   done
-  service_configure_agent "scal1_window_seconds = 600"
+  # apps_cloud_pinentry=1 (set before sourcing): the agent asks for the codes
+  # through its own prompt, the scripted pinentry (service_pinentry) that
+  # logs what it was asked in $SERVICE_DIR/pinentry.log; else otp_command.
+  local agent_config=("scal1_window_seconds = 600")
+  if [ "${apps_cloud_pinentry:-0}" = 1 ]; then
+    service_pinentry
+    agent_config+=("authorization = prompt" "pinentry = $SERVICE_PINENTRY")
+  fi
+  service_configure_agent "${agent_config[@]}"
   setup "vtoken login (password + TOTP): the cloud token appears" service_login
   for key in "${keys[@]}"; do
     setup "read the certificate of $key from the cloud token" \
