@@ -283,14 +283,16 @@ browser() {
   url=https://127.0.0.1:${port_of[$c]}/
   want=$(expected "$1" "$2")
   devtools "/json/new?$url" PUT >/dev/null || { echo "DevTools did not open $url"; return 1; }
-  local picked=0 started=$SECONDS
+  local picked=$SECONDS
   while [ "$SECONDS" -lt "$deadline" ]; do
     answer_dialogs "$1"
-    # The selection dialog is drawn inside the browser window (no window of
-    # its own): once the token dialog is done, pick the row with the keys.
-    if [ -n "${pick_row[$1]:-}" ] && [ "$picked" -eq 0 ] && [ $((SECONDS - started)) -ge 3 ] &&
+    # The selection dialog is drawn inside the browser window (no X window
+    # of its own to wait for): with no token dialog up, pick the row with
+    # the keys; again every 4 s while the page has not come (the dialog may
+    # not have been up yet; with two rows, Down stays on the second).
+    if [ -n "${pick_row[$1]:-}" ] && [ $((SECONDS - picked)) -ge 3 ] &&
       ! xdo search --onlyvisible --name 'Security Device' >/dev/null 2>&1; then
-      picked=1
+      picked=$((SECONDS + 1))
       local main
       main=$(xdo search --onlyvisible --name ' - Chromium$' 2>/dev/null | head -n1)
       echo "selection dialog in window '$(xdo getwindowname "$main")': row ${pick_row[$1]} (Down, Return)"
