@@ -42,6 +42,9 @@ setup "TLS server certificate for 127.0.0.1" server_cert server
 setup "trust the server's CA in ~/.pki/nssdb" app certutil -A -d "sql:$nssdb" -n apps-server-ca -t "C,," \
   -i "$work/server-ca.pem"
 
+# Xvfb, nginx and Chromium run in sessions of their own under `timeout`, so
+# they stop by themselves even if this script is killed; on exit their
+# process groups are killed.
 browser_pids=()
 policy_file=""
 policy_dir=/etc/chromium/policies/managed
@@ -61,7 +64,7 @@ free_port() { echo $((20000 + SRANDOM % 40000)); }
 
 # --- X server: Xvfb picks a free display and writes its number to fd 3 ---
 start_xvfb() {
-  setsid Xvfb -displayfd 3 -nolisten tcp -screen 0 1280x900x24 3>"$work/display" >"$work/xvfb.log" 2>&1 &
+  setsid timeout 600 Xvfb -displayfd 3 -nolisten tcp -screen 0 1280x900x24 3>"$work/display" >"$work/xvfb.log" 2>&1 &
   browser_pids+=($!)
   local i
   for i in $(seq 1 100); do
@@ -117,7 +120,7 @@ start_nginx() {
     for c in "${cases[@]}"; do port_of[$c]=$(free_port); done
     [ "$(printf '%s\n' "${port_of[@]}" | sort -u | wc -l)" -eq "${#cases[@]}" ] || continue
     nginx_conf >"$work/nginx/nginx.conf"
-    setsid nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" >"$work/nginx/out.log" 2>&1 </dev/null &
+    setsid timeout 600 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" >"$work/nginx/out.log" 2>&1 </dev/null &
     nginx_pid=$!
     for i in $(seq 1 100); do
       up=0
