@@ -154,7 +154,9 @@ nginx_saw() {
 }
 
 # --- tstclnt: NSS's test client, the PIN in a password file ---
-printf '%s\n' "${pin:-}" >"$work/nss-pwd"
+# The cloud token: tstclnt insists on some password; NSS does not pass it to
+# a token with a protected authentication path (the agent's pinentry asks).
+printf '%s\n' "${pin:-protected-path}" >"$work/nss-pwd"
 printf '%s\n' "${wrong_pin:-}" >"$work/nss-wrong-pwd"
 chmod 600 "$work/nss-pwd" "$work/nss-wrong-pwd"
 printf 'GET /tstclnt HTTP/1.0\r\n\r\n' >"$work/request"
@@ -282,7 +284,7 @@ answer_dialogs() {  # KEY
 # browser KEY VERSION: Chromium opens the URL in a new tab; the page must
 # come with the expected title, nginx must have verified the certificate.
 browser() {
-  local c="$1 $2" url title="" want deadline=$((SECONDS + 30))
+  local c="$1 $2" url title="" want deadline=$((SECONDS + 60))
   url=https://127.0.0.1:${port_of[$c]}/
   want=$(expected "$1" "$2")
   devtools "/json/new?$url" PUT >/dev/null || { echo "DevTools did not open $url"; return 1; }
