@@ -1,5 +1,7 @@
 #include "common/error.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "common/ckr_names.h"
@@ -13,4 +15,6 @@ std::string Describe(const Error& e) {
   out += ":" + std::to_string(e.where.line()) + "]";
   return out;
 }
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 }  // namespace vtoken

@@ -26,6 +26,9 @@ inline std::unexpected<Error> Fail(unsigned long rv, std::string message,
 // "CKR_PIN_INCORRECT: wrong PIN (2 tries left) [tokend/pin.cpp:42]"
 std::string Describe(const Error& e);
 
+// "what: <strerror(errno)>", for a message about the system call that just failed.
+std::string Errno(const std::string& what);
+
 }  // namespace vtoken
 
 // Unwraps a Result<T> or returns its error from the enclosing function.

@@ -7,11 +7,6 @@
 namespace vtoken::pkcs11 {
 namespace {
 
-bool UserLoggedIn(Provider& p, CK_SLOT_ID slot) {
-  auto user = p.logins.Get(slot);
-  return user && *user == CKU_USER;
-}
-
 Result<CK_OBJECT_HANDLE> Adopt(Provider& p, Session& s, const wire::Json& j) {
   auto object = VT_TRY(ParseObject(s.slot, j));
   if (!object->IsToken()) {
@@ -111,7 +106,7 @@ Result<void> CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate
   if (!FindIn(attrs, CKA_CLASS)) return Fail(CKR_TEMPLATE_INCOMPLETE, "CKA_CLASS is required");
   if (BoolIn(attrs, CKA_TOKEN).value_or(false) && !s->rw())
     return Fail(CKR_SESSION_READ_ONLY, "token objects are created only in R/W sessions");
-  if (BoolIn(attrs, CKA_PRIVATE).value_or(false) && !UserLoggedIn(*p, s->slot))
+  if (BoolIn(attrs, CKA_PRIVATE).value_or(false) && !p->logins.UserLoggedIn(s->slot))
     return Fail(CKR_USER_NOT_LOGGED_IN, "private objects need a user login");
   auto reply = VT_TRY(
       p->CallForSession({{"op", "create_object"}, {"slot_id", s->slot}, {"attrs", wire::EncodeAttributes(attrs)}}));
@@ -142,7 +137,7 @@ Result<void> GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
   const wire::Attributes priv = VT_TRY(CopyTemplate(pPrivateKeyTemplate, ulPrivateKeyAttributeCount));
   if ((BoolIn(pub, CKA_TOKEN).value_or(false) || BoolIn(priv, CKA_TOKEN).value_or(false)) && !s->rw())
     return Fail(CKR_SESSION_READ_ONLY, "token keys are generated only in R/W sessions");
-  if (!UserLoggedIn(*p, s->slot)) return Fail(CKR_USER_NOT_LOGGED_IN, "key generation needs a user login");
+  if (!p->logins.UserLoggedIn(s->slot)) return Fail(CKR_USER_NOT_LOGGED_IN, "key generation needs a user login");
   auto reply = VT_TRY(p->CallForSession({{"op", "generate_key_pair"},
                                          {"slot_id", s->slot},
                                          {"mechanism", pMechanism->mechanism},

@@ -57,11 +57,6 @@ Result<void> CheckPssSalt(const std::optional<PssParams>& pss, const KeyShape& s
   return {};
 }
 
-bool UserLoggedIn(Provider& p, CK_SLOT_ID slot) {
-  auto user = p.logins.Get(slot);
-  return user && *user == CKU_USER;
-}
-
 Result<void> StartOperation(Session& s, Operation op) {
   std::lock_guard lock(s.mutex);
   if (!std::holds_alternative<std::monostate>(s.op)) return Fail(CKR_OPERATION_ACTIVE, "another operation is active");
@@ -212,7 +207,7 @@ Result<void> SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, C
   auto [p, s] = VT_TRY(EnterSession(hSession));
   auto choice = VT_TRY(CheckMechanism(pMechanism, CKF_SIGN));
   auto key = VT_TRY(KeyForOperation(*p, *s, choice, hKey, false));
-  if (key->IsPrivate() && !UserLoggedIn(*p, s->slot)) return Fail(CKR_USER_NOT_LOGGED_IN, "signing needs a user login");
+  if (key->IsPrivate() && !p->logins.UserLoggedIn(s->slot)) return Fail(CKR_USER_NOT_LOGGED_IN, "signing needs a user login");
   SignOperation op;
   VT_CHECK(SetUpMechanism(op, choice, *key));
   op.needs_context_login = key->Bool(CKA_ALWAYS_AUTHENTICATE, false);
@@ -346,7 +341,7 @@ Result<void> DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism
   }
   auto key = VT_TRY(p->objects.Get(s->slot, hKey, CKR_KEY_HANDLE_INVALID));
   VT_CHECK(CheckKey(*key, *choice.spec, false, CKA_DECRYPT));
-  if (key->IsPrivate() && !UserLoggedIn(*p, s->slot)) return Fail(CKR_USER_NOT_LOGGED_IN, "decryption needs a user login");
+  if (key->IsPrivate() && !p->logins.UserLoggedIn(s->slot)) return Fail(CKR_USER_NOT_LOGGED_IN, "decryption needs a user login");
   op.shape = VT_TRY(ShapeOf(*key));
   op.needs_context_login = key->Bool(CKA_ALWAYS_AUTHENTICATE, false);
   op.key = std::move(key);

@@ -49,6 +49,7 @@ class SessionTable {
 class LoginTable {
  public:
   std::optional<CK_USER_TYPE> Get(CK_SLOT_ID slot) const;
+  bool UserLoggedIn(CK_SLOT_ID slot) const { return Get(slot) == CKU_USER; }
   void Set(CK_SLOT_ID slot, CK_USER_TYPE user);
   bool Clear(CK_SLOT_ID slot);  // true if someone was logged in
   void ClearAll();

@@ -3,6 +3,7 @@
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <p11-kit/pkcs11.h>
 #include <sys/stat.h>
 
 #include <ctime>
@@ -11,8 +12,6 @@
 namespace vtoken::service {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr unsigned long kErr = 5;  // CKR_GENERAL_ERROR
 
 std::string CaPassphrase(const SecureBytes& master_key) {
   std::string in = "vtoken-ca-key:";
@@ -92,7 +91,7 @@ Result<Ca> Ca::LoadOrCreate(const fs::path& dir, const SecureBytes& master_key) 
   std::string pass = CaPassphrase(master_key);
   if (!fs::exists(cert_path)) {
     ca.key_ = NewEcKey();
-    if (!ca.key_) return Fail(kErr, "cannot generate the CA key");
+    if (!ca.key_) return Fail(CKR_GENERAL_ERROR, "cannot generate the CA key");
     std::int64_t now = Now();
     ca.cert_ = NewCert(ca.key_.get(), "vtoken development CA", now - 3600, now + 10ll * 365 * 86400);
     X509_set_issuer_name(ca.cert_.get(), X509_get_subject_name(ca.cert_.get()));
@@ -100,22 +99,22 @@ Result<Ca> Ca::LoadOrCreate(const fs::path& dir, const SecureBytes& master_key) 
         !AddExt(ca.cert_.get(), ca.cert_.get(), NID_key_usage, "critical,keyCertSign,cRLSign") ||
         !AddExt(ca.cert_.get(), ca.cert_.get(), NID_subject_key_identifier, "hash") ||
         X509_sign(ca.cert_.get(), ca.key_.get(), EVP_sha256()) <= 0)
-      return Fail(kErr, "cannot build the CA certificate");
+      return Fail(CKR_GENERAL_ERROR, "cannot build the CA certificate");
     ossl::Bio bio(BIO_new(BIO_s_mem()));
     if (PEM_write_bio_PKCS8PrivateKey(bio.get(), ca.key_.get(), EVP_aes_256_cbc(), pass.data(),
                                       static_cast<int>(pass.size()), nullptr, nullptr) != 1)
-      return Fail(kErr, "cannot encrypt the CA key");
+      return Fail(CKR_GENERAL_ERROR, "cannot encrypt the CA key");
     char* p = nullptr;
     long n = BIO_get_mem_data(bio.get(), &p);
-    if (!WritePrivate(key_path, std::string(p, n))) return Fail(kErr, "cannot write " + key_path.string());
+    if (!WritePrivate(key_path, std::string(p, n))) return Fail(CKR_GENERAL_ERROR, "cannot write " + key_path.string());
     std::ofstream(cert_path) << Pem(ca.cert_.get());
   } else {
     ossl::Bio cb(BIO_new_file(cert_path.c_str(), "r"));
     ossl::Bio kb(BIO_new_file(key_path.c_str(), "r"));
-    if (!cb || !kb) return Fail(kErr, "cannot read the CA files in " + dir.string());
+    if (!cb || !kb) return Fail(CKR_GENERAL_ERROR, "cannot read the CA files in " + dir.string());
     ca.cert_.reset(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
     ca.key_.reset(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, pass.data()));
-    if (!ca.cert_ || !ca.key_) return Fail(kErr, "cannot load the CA (wrong master key?)");
+    if (!ca.cert_ || !ca.key_) return Fail(CKR_GENERAL_ERROR, "cannot load the CA (wrong master key?)");
   }
   WipeMemory(pass.data(), pass.size());
   ca.cert_der_ = ToDer(ca.cert_.get());
@@ -141,7 +140,7 @@ Result<Bytes> Ca::Issue(EVP_PKEY* subject_key, const CertRequest& req) const {
          AddExt(c, cert_.get(), NID_ext_key_usage, "clientAuth,emailProtection");
   }
   if (!san.empty()) ok = ok && AddExt(c, cert_.get(), NID_subject_alt_name, san);
-  if (!ok || X509_sign(c, key_.get(), EVP_sha256()) <= 0) return Fail(kErr, "cannot issue the certificate");
+  if (!ok || X509_sign(c, key_.get(), EVP_sha256()) <= 0) return Fail(CKR_GENERAL_ERROR, "cannot issue the certificate");
   return ToDer(c);
 }
 
@@ -159,7 +158,7 @@ Result<void> Ca::EnsureServerCert(const fs::path& dir) const {
   PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   char* kp = nullptr;
   long kn = BIO_get_mem_data(bio.get(), &kp);
-  if (!WritePrivate(key_path, std::string(kp, kn))) return Fail(kErr, "cannot write " + key_path.string());
+  if (!WritePrivate(key_path, std::string(kp, kn))) return Fail(CKR_GENERAL_ERROR, "cannot write " + key_path.string());
   // The chain so clients that trust only the CA can build the path.
   std::ofstream(cert_path) << Pem(cert.get()) << Pem(cert_.get());
   return {};
@@ -168,7 +167,7 @@ Result<void> Ca::EnsureServerCert(const fs::path& dir) const {
 Result<CertSummary> SummarizeCert(const Bytes& der) {
   const unsigned char* p = der.data();
   ossl::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  if (!cert) return Fail(kErr, "bad certificate in the store");
+  if (!cert) return Fail(CKR_GENERAL_ERROR, "bad certificate in the store");
   auto name = [](X509_NAME* n) {
     ossl::Bio bio(BIO_new(BIO_s_mem()));
     X509_NAME_print_ex(bio.get(), n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);

@@ -14,7 +14,6 @@ namespace vtoken::service {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr unsigned long kErr = 5;  // CKR_GENERAL_ERROR
 constexpr const char* kDefaultToken = "vtoken-service";
 
 // flock held for the lifetime of the object.
@@ -46,7 +45,7 @@ fs::path DataDir::Default() {
 
 Result<Secret> ReadSecretFile(const fs::path& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) return Fail(kErr, "cannot read " + path.string());
+  if (!f) return Fail(CKR_GENERAL_ERROR, "cannot read " + path.string());
   std::ostringstream ss;
   ss << f.rdbuf();
   std::string s = ss.str();
@@ -58,17 +57,17 @@ Result<Secret> ReadSecretFile(const fs::path& path) {
 
 Result<void> WriteSecretFile(const fs::path& path, std::string_view data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Fail(kErr, "cannot write " + path.string());
+  if (fd < 0) return Fail(CKR_GENERAL_ERROR, "cannot write " + path.string());
   bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
   ::close(fd);
-  if (!ok) return Fail(kErr, "cannot write " + path.string());
+  if (!ok) return Fail(CKR_GENERAL_ERROR, "cannot write " + path.string());
   return {};
 }
 
 Result<DataDir> DataDir::Open(const fs::path& root) {
   std::error_code ec;
   fs::create_directories(root, ec);
-  if (ec) return Fail(kErr, "cannot create " + root.string() + ": " + ec.message());
+  if (ec) return Fail(CKR_GENERAL_ERROR, "cannot create " + root.string() + ": " + ec.message());
   fs::permissions(root, fs::perms::owner_all, ec);
   SetupLock lock(root / "setup.lock");
   DataDir d;
@@ -82,7 +81,7 @@ Result<DataDir> DataDir::Open(const fs::path& root) {
   std::ifstream f(key_path, std::ios::binary);
   d.master_key_.resize(32);
   if (!f.read(reinterpret_cast<char*>(d.master_key_.data()), 32))
-    return Fail(kErr, "bad master key " + key_path.string());
+    return Fail(CKR_GENERAL_ERROR, "bad master key " + key_path.string());
   return d;
 }
 
@@ -98,7 +97,7 @@ Result<Ca> DataDir::OpenCa() const {
 Result<std::unique_ptr<Hsm>> DataDir::OpenHsm(const HsmOptions& opts) const {
   std::string label = opts.token_label.empty() ? kDefaultToken : opts.token_label;
   if (!opts.module.empty()) {
-    if (opts.pin_file.empty()) return Fail(kErr, "--hsm-module needs --hsm-pin-file");
+    if (opts.pin_file.empty()) return Fail(CKR_GENERAL_ERROR, "--hsm-module needs --hsm-pin-file");
     auto pin = VT_TRY(ReadSecretFile(opts.pin_file));
     return Hsm::Open(opts.module, label, pin);
   }

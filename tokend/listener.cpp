@@ -19,8 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
-
 Result<sockaddr_un> Address(const fs::path& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

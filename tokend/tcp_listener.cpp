@@ -26,8 +26,6 @@ namespace fs = std::filesystem;
 constexpr std::size_t kSecretBytes = 32;
 constexpr std::uint32_t kMaxFirstFrame = 4096;
 
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
-
 Result<Secret> RandomSecret() {
   std::uint8_t bytes[kSecretBytes];
   std::size_t got = 0;

@@ -28,14 +28,8 @@ using wire::Json;
 
 namespace {
 
-const csc::test::TestCert& Rsa() {
-  static const auto cert = csc::test::MakeCert("rsa2048");
-  return cert;
-}
-const csc::test::TestCert& P256() {
-  static const auto cert = csc::test::MakeCert("p256");
-  return cert;
-}
+using csc::test::Rsa;
+using csc::test::P256;
 
 json Credential(const std::string& id, bool ec, int scal, int multisign) {
   json key = ec ? json{{"status", "enabled"}, {"algo", {"1.2.840.10045.2.1"}}, {"len", 256}, {"curve", "1.2.840.10045.3.1.7"}}

@@ -30,11 +30,6 @@ struct RecordingSink : EventSink {
   }
 };
 
-// A PIN, PUK or code as the protocol carries it: a byte string.
-inline wire::Json SecretBytes(const std::string& s) {
-  return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
-}
-
 struct DispatcherFixture {
   TempXdg xdg;
   RecordingSink sink;

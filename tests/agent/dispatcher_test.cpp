@@ -15,7 +15,7 @@ using wire::Json;
 
 namespace {
 
-Json Pin(const std::string& s) { return test::SecretBytes(s); }
+using test::SecretBytes;
 
 wire::Bytes Bool(bool v) { return {static_cast<std::uint8_t>(v)}; }
 
@@ -23,7 +23,7 @@ wire::Bytes Bool(bool v) { return {static_cast<std::uint8_t>(v)}; }
 struct Fixture : test::DispatcherFixture {
   std::uint64_t CreateToken(ConnectionState& c, const std::string& name, const std::string& pin = "1234",
                             const std::string& puk = "87654321") {
-    Json reply = Call(c, {{"op", "token_create"}, {"name", name}, {"pin", Pin(pin)}, {"puk", Pin(puk)}});
+    Json reply = Call(c, {{"op", "token_create"}, {"name", name}, {"pin", SecretBytes(pin)}, {"puk", SecretBytes(puk)}});
     REQUIRE(reply["ok"].get<bool>());
     return reply["slot_id"].get<std::uint64_t>();
   }
@@ -31,7 +31,7 @@ struct Fixture : test::DispatcherFixture {
 };
 
 Json LoginReq(std::uint64_t slot, unsigned long type, const std::string& pin) {
-  return {{"op", "login"}, {"slot_id", slot}, {"user_type", type}, {"pin", Pin(pin)}};
+  return {{"op", "login"}, {"slot_id", slot}, {"user_type", type}, {"pin", SecretBytes(pin)}};
 }
 
 }  // namespace
@@ -62,7 +62,7 @@ TEST_CASE("bad requests get CKR_ARGUMENTS_BAD and the connection stays", "[dispa
   CHECK(no_id["error"] == "CKR_ARGUMENTS_BAD");
   CHECK_FALSE(c.close_after_reply);
   CHECK(f.Ok(c, {{"op", "slots"}}));
-  CHECK(f.Rv(c, {{"op", "login"}, {"slot_id", 999u}, {"user_type", 1u}, {"pin", Pin("1234")}}) == "CKR_SLOT_ID_INVALID");
+  CHECK(f.Rv(c, {{"op", "login"}, {"slot_id", 999u}, {"user_type", 1u}, {"pin", SecretBytes("1234")}}) == "CKR_SLOT_ID_INVALID");
 }
 
 TEST_CASE("slot snapshot: sorted by slot id, free slot last", "[dispatcher]") {
@@ -94,6 +94,11 @@ TEST_CASE("login states", "[dispatcher]") {
   CHECK(f.Rv(c, {{"op", "logout"}, {"slot_id", slot}}) == "CKR_USER_NOT_LOGGED_IN");
   CHECK(f.Rv(c, LoginReq(slot, CKU_CONTEXT_SPECIFIC, "1234")) == "CKR_USER_NOT_LOGGED_IN");
   CHECK(f.Rv(c, LoginReq(slot, 7, "1234")) == "CKR_USER_TYPE_INVALID");
+  // No PIN: the agent cannot ask for one; with no_prompt it says a prompt was needed.
+  CHECK(f.Rv(c, {{"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", nullptr}}) == "CKR_ARGUMENTS_BAD");
+  CHECK(f.Rv(c, {{"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", nullptr}, {"no_prompt", true}}) ==
+        "CKR_VTOKEN_PROMPT_REQUIRED");
+  CHECK(f.Rv(c, {{"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"no_prompt", "yes"}}) == "CKR_ARGUMENTS_BAD");
 
   Json wrong = f.Call(c, LoginReq(slot, CKU_USER, "0000"));
   CHECK(wrong["error"] == "CKR_PIN_INCORRECT");
@@ -129,7 +134,7 @@ TEST_CASE("set_pin semantics", "[dispatcher]") {
   auto& c = f.Connect();
   const auto slot = f.CreateToken(c, "work");
   auto set_pin = [&](const std::string& old_pin, const std::string& new_pin) {
-    return f.Rv(c, {{"op", "set_pin"}, {"slot_id", slot}, {"old_pin", Pin(old_pin)}, {"new_pin", Pin(new_pin)}});
+    return f.Rv(c, {{"op", "set_pin"}, {"slot_id", slot}, {"old_pin", SecretBytes(old_pin)}, {"new_pin", SecretBytes(new_pin)}});
   };
   CHECK((f.Flags(slot) & CKF_USER_PIN_TO_BE_CHANGED));
   // Not logged in, PIN not locked: old_pin is the user PIN.
@@ -172,7 +177,7 @@ TEST_CASE("unplug drops every login, plug brings the token back logged out", "[d
   CHECK(f.Slot(slot)["present"] == false);
   CHECK(f.Rv(c, LoginReq(slot, CKU_USER, "1234")) == "CKR_TOKEN_NOT_PRESENT");
   CHECK(f.Rv(c, {{"op", "objects"}, {"slot_id", slot}}) == "CKR_TOKEN_NOT_PRESENT");
-  CHECK(f.Rv(c, {{"op", "token_change_pin"}, {"name", "usb"}, {"old_pin", Pin("1234")}, {"new_pin", Pin("4321")}}) ==
+  CHECK(f.Rv(c, {{"op", "token_change_pin"}, {"name", "usb"}, {"old_pin", SecretBytes("1234")}, {"new_pin", SecretBytes("4321")}}) ==
         "CKR_TOKEN_NOT_PRESENT");
 
   REQUIRE(f.Ok(c, {{"op", "token_plug"}, {"name", "usb"}}));
@@ -200,7 +205,7 @@ TEST_CASE("free slot -> init_token -> a new free slot; slot ids never reused", "
   CHECK(f.Rv(c, LoginReq(free_slot, CKU_SO, "87654321")) == "CKR_TOKEN_NOT_RECOGNIZED");
   CHECK(f.Call(c, {{"op", "objects"}, {"slot_id", free_slot}})["objects"] == Json::array());
 
-  REQUIRE(f.Ok(c, {{"op", "init_token"}, {"slot_id", free_slot}, {"so_pin", Pin("87654321")},
+  REQUIRE(f.Ok(c, {{"op", "init_token"}, {"slot_id", free_slot}, {"so_pin", SecretBytes("87654321")},
                    {"label", "My token                        "}}));
   Json slot = f.Slot(free_slot);
   CHECK(slot["kind"] == "emulated");
@@ -212,9 +217,9 @@ TEST_CASE("free slot -> init_token -> a new free slot; slot ids never reused", "
   CHECK(f.registry->Snapshot().back()["slot_id"] == new_free);
 
   // The SO sets the user PIN.
-  CHECK(f.Rv(c, {{"op", "init_pin"}, {"slot_id", free_slot}, {"pin", Pin("1234")}}) == "CKR_USER_NOT_LOGGED_IN");
+  CHECK(f.Rv(c, {{"op", "init_pin"}, {"slot_id", free_slot}, {"pin", SecretBytes("1234")}}) == "CKR_USER_NOT_LOGGED_IN");
   REQUIRE(f.Ok(c, LoginReq(free_slot, CKU_SO, "87654321")));
-  REQUIRE(f.Ok(c, {{"op", "init_pin"}, {"slot_id", free_slot}, {"pin", Pin("1234")}}));
+  REQUIRE(f.Ok(c, {{"op", "init_pin"}, {"slot_id", free_slot}, {"pin", SecretBytes("1234")}}));
   REQUIRE(f.Ok(c, {{"op", "logout"}, {"slot_id", free_slot}}));
   CHECK(f.Ok(c, LoginReq(free_slot, CKU_USER, "1234")));
 

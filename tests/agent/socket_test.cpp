@@ -23,7 +23,7 @@ using wire::Json;
 
 namespace {
 
-Json Pin(const std::string& s) { return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())); }
+using test::SecretBytes;
 
 AgentClient Client(const test::TempXdg& xdg, bool events = false) {
   auto c = AgentClient::Connect(xdg.socket(), "socket_test", events);
@@ -159,7 +159,7 @@ TEST_CASE("events reach connections that asked; pipelined requests all get repli
   REQUIRE(wire::ReadFrame(listener));
 
   AgentClient admin = Client(xdg);
-  auto created = admin.Call(Json{{"op", "token_create"}, {"name", "ev"}, {"pin", Pin("1234")}, {"puk", Pin("12345678")}});
+  auto created = admin.Call(Json{{"op", "token_create"}, {"name", "ev"}, {"pin", SecretBytes("1234")}, {"puk", SecretBytes("12345678")}});
   REQUIRE(created);
   const auto slot = (*created)["slot_id"].get<std::uint64_t>();
   auto event = wire::ReadFrame(listener);
@@ -178,7 +178,7 @@ TEST_CASE("events reach connections that asked; pipelined requests all get repli
       if ((**frame).contains("id")) return **frame;
     }
   };
-  REQUIRE(call(Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", Pin("1234")}})["ok"] == true);
+  REQUIRE(call(Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}})["ok"] == true);
   const wire::Bytes p256{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
   const wire::Bytes yes{1};
   Json keys = call(Json{{"id", 3u}, {"op", "generate_key_pair"}, {"slot_id", slot}, {"mechanism", CKM_EC_KEY_PAIR_GEN},

@@ -26,7 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-Json Pin(const std::string& s) { return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size())); }
+using test::SecretBytes;
 
 int TriesLeft(const test::TempXdg& xdg) {
   auto c = AgentClient::Connect(xdg.socket(), "tearing_test");
@@ -43,7 +43,7 @@ bool WrongLogin(const test::TempXdg& xdg, std::uint64_t slot, std::chrono::micro
   REQUIRE(fd >= 0);
   REQUIRE(wire::WriteFrame(fd, Json{{"id", 1u}, {"op", "hello"}, {"version", 1}, {"client", "t"}, {"app", "t"}, {"pid", 1u}}));
   REQUIRE(wire::ReadFrame(fd));
-  REQUIRE(wire::WriteFrame(fd, Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", Pin("999999")}}));
+  REQUIRE(wire::WriteFrame(fd, Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("999999")}}));
   pollfd p{fd, POLLIN, 0};
   const int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
   const bool answered = ::poll(&p, 1, ms) == 1;
@@ -70,7 +70,7 @@ TEST_CASE("SIGKILL during a PIN check never gives a free try", "[tearing]") {
   {
     auto c = AgentClient::Connect(xdg.socket(), "tearing_test");
     REQUIRE(c);
-    auto created = c->Call(Json{{"op", "token_create"}, {"name", "tear"}, {"pin", Pin("1234")}, {"puk", Pin("12345678")}});
+    auto created = c->Call(Json{{"op", "token_create"}, {"name", "tear"}, {"pin", SecretBytes("1234")}, {"puk", SecretBytes("12345678")}});
     REQUIRE(created);
     slot = (*created)["slot_id"].get<std::uint64_t>();
   }
@@ -89,7 +89,7 @@ TEST_CASE("SIGKILL during a PIN check never gives a free try", "[tearing]") {
     if (before <= 2) {
       auto c = AgentClient::Connect(xdg.socket(), "tearing_test");
       REQUIRE(c);
-      REQUIRE(c->Call(Json{{"op", "token_unblock"}, {"name", "tear"}, {"puk", Pin("12345678")}, {"new_pin", Pin("1234")}}));
+      REQUIRE(c->Call(Json{{"op", "token_unblock"}, {"name", "tear"}, {"puk", SecretBytes("12345678")}, {"new_pin", SecretBytes("1234")}}));
       before = TriesLeft(xdg);
       REQUIRE(before == 15);
     }

@@ -4,13 +4,20 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 
 #include "common/wire.h"
 #include "tokend/agent_client.h"
 
 namespace vtoken::agent::test {
+
+// A PIN, PUK or code as the protocol carries it: a byte string.
+inline wire::Json SecretBytes(const std::string& s) {
+  return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
+}
 
 // Creates XDG_RUNTIME_DIR, XDG_DATA_HOME, XDG_CONFIG_HOME under a fresh
 // temp directory and sets them in this process's environment (children

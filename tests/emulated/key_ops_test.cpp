@@ -15,11 +15,6 @@ using namespace vtoken::agent::test;
 
 namespace {
 
-template <class T>
-unsigned long Rv(const Result<T>& r) {
-  return r ? CKR_OK : r.error().rv;
-}
-
 // DigestInfo prefix of SHA-256 (RFC 8017 section 9.2, note 1).
 const Bytes kSha256Prefix = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
                              0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};

@@ -12,11 +12,6 @@ using namespace vtoken::agent::test;
 
 namespace {
 
-template <class T>
-unsigned long Rv(const Result<T>& r) {
-  return r ? CKR_OK : r.error().rv;
-}
-
 Bytes Sha1Of(const Bytes& b) {
   Bytes out(SHA_DIGEST_LENGTH);
   SHA1(b.data(), b.size(), out.data());

@@ -20,8 +20,6 @@ namespace {
 constexpr unsigned long kUserCounterFlags = CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED;
 constexpr unsigned long kSoCounterFlags = CKF_SO_PIN_COUNT_LOW | CKF_SO_PIN_FINAL_TRY | CKF_SO_PIN_LOCKED;
 
-unsigned long Rv(const Result<void>& r) { return r ? CKR_OK : r.error().rv; }
-
 }  // namespace
 
 TEST_CASE("a new token reports its identity and initial flags") {

@@ -26,6 +26,12 @@ struct TempDir {
 
 TokenPolicy CheapPolicy();  // scrypt with N = 2: tests only
 
+// The CKR_* of a result: CKR_OK or its error's.
+template <class T>
+unsigned long Rv(const Result<T>& r) {
+  return r ? CKR_OK : r.error().rv;
+}
+
 constexpr const char* kPin = "1234";
 constexpr const char* kPuk = "87654321";
 

@@ -84,14 +84,6 @@ struct WithFakeAgent {
   }
 };
 
-Bytes Hash(CK_MECHANISM_TYPE hash, const Bytes& data) {
-  Bytes out(EVP_MAX_MD_SIZE);
-  unsigned n = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &n, DigestFor(hash), nullptr);
-  out.resize(n);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("fake agent: slots and tokens from the snapshot") {

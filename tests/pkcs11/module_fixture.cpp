@@ -1,10 +1,13 @@
 #include "module_fixture.h"
 
 #include <dlfcn.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 
 #include <fstream>
 #include <stdexcept>
+
+#include "pkcs11/crypto.h"
 
 namespace vtoken::pkcs11::test {
 
@@ -61,6 +64,14 @@ std::string Unpad(const unsigned char* p, std::size_t n) {
   std::string s(reinterpret_cast<const char*>(p), n);
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
+}
+
+std::vector<CK_BYTE> Hash(CK_MECHANISM_TYPE hash, const std::vector<CK_BYTE>& data) {
+  std::vector<CK_BYTE> out(EVP_MAX_MD_SIZE);
+  unsigned n = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &n, DigestFor(hash), nullptr);
+  out.resize(n);
+  return out;
 }
 
 }  // namespace vtoken::pkcs11::test

@@ -32,6 +32,9 @@ class Sandbox {
 // Config text that never starts an agent and gives up quickly.
 std::string NoAutostartConfig();
 
+// The digest of data with a CKM_SHA* mechanism, computed by OpenSSL.
+std::vector<CK_BYTE> Hash(CK_MECHANISM_TYPE hash, const std::vector<CK_BYTE>& data);
+
 // Blank-padded PKCS#11 text field to std::string without the padding.
 std::string Unpad(const unsigned char* p, std::size_t n);
 

@@ -110,14 +110,6 @@ std::array<CK_UTF8CHAR, 32> Label(std::string_view text) {
   return label;
 }
 
-Bytes Hash(CK_MECHANISM_TYPE hash, const Bytes& data) {
-  Bytes out(EVP_MAX_MD_SIZE);
-  unsigned n = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &n, vtoken::pkcs11::DigestFor(hash), nullptr);
-  out.resize(n);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("vtokend: init token, PIN, keygen, every mechanism, removal") {

@@ -16,14 +16,6 @@ using namespace vtoken::csc::test;
 
 namespace {
 
-CscErrorKind KindOfResult(const auto& r) {
-  REQUIRE_FALSE(r);
-  const auto kind = KindOf(r.error());
-  REQUIRE(kind.has_value());
-  UNSCOPED_INFO(Describe(r.error()));  // shown with the caller's check
-  return *kind;
-}
-
 std::string FormField(const std::string& html, const std::string& name) {
   const std::regex re("name=\"" + name + "\"[^>]*value=\"([^\"]*)\"|value=\"([^\"]*)\"[^>]*name=\"" + name + "\"");
   std::smatch m;

@@ -23,14 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-CscErrorKind KindOfResult(const auto& r) {
-  REQUIRE_FALSE(r);
-  const auto kind = KindOf(r.error());
-  REQUIRE(kind.has_value());
-  UNSCOPED_INFO(Describe(r.error()));  // shown with the caller's check
-  return *kind;
-}
-
 // Short timeouts, so faults show quickly. Logging in (a memory-hard password
 // hash on the service) may take longer on a loaded machine, so it is done
 // with default timeouts and the session handed over.

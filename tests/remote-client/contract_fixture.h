@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <sys/types.h>
 
@@ -110,5 +111,15 @@ bool VerifyWithCertificate(const Bytes& cert_der, const Bytes& hash, const Bytes
                            HashAlgo hash_algo, const SignAlgo& algo);
 
 std::string Sha256PinOfCertificateFile(const std::filesystem::path& pem);
+
+// The CSC error kind of a result that must have failed (the calling test
+// fails if it succeeded or the error has no kind).
+CscErrorKind KindOfResult(const auto& r) {
+  REQUIRE_FALSE(r);
+  const auto kind = KindOf(r.error());
+  REQUIRE(kind.has_value());
+  UNSCOPED_INFO(Describe(r.error()));  // shown with the caller's check
+  return *kind;
+}
 
 }  // namespace vtoken::csc::test

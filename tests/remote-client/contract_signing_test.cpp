@@ -15,14 +15,6 @@ using namespace vtoken::csc::test;
 
 namespace {
 
-CscErrorKind KindOfResult(const auto& r) {
-  REQUIRE_FALSE(r);
-  const auto kind = KindOf(r.error());
-  REQUIRE(kind.has_value());
-  UNSCOPED_INFO(Describe(r.error()));  // shown with the caller's check
-  return *kind;
-}
-
 Bytes RandomHash(HashAlgo h) {
   Bytes b(HashSize(h));
   RAND_bytes(b.data(), static_cast<int>(b.size()));

@@ -68,14 +68,8 @@ Sad FreshSad() {
   return sad;
 }
 
-const test::TestCert& Rsa() {
-  static const test::TestCert cert = test::MakeCert("rsa2048");
-  return cert;
-}
-const test::TestCert& P256() {
-  static const test::TestCert cert = test::MakeCert("p256");
-  return cert;
-}
+using test::Rsa;
+using test::P256;
 
 }  // namespace
 

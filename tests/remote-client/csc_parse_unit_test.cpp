@@ -10,14 +10,8 @@ using nlohmann::json;
 
 namespace {
 
-const test::TestCert& Rsa() {
-  static const test::TestCert cert = test::MakeCert("rsa2048");
-  return cert;
-}
-const test::TestCert& P384() {
-  static const test::TestCert cert = test::MakeCert("p384");
-  return cert;
-}
+using test::Rsa;
+using test::P384;
 
 json FullRsa() {
   return json::parse(R"({

@@ -31,4 +31,17 @@ TestCert MakeCert(const std::string& kind) {
   return out;
 }
 
+const TestCert& Rsa() {
+  static const TestCert cert = MakeCert("rsa2048");
+  return cert;
+}
+const TestCert& P256() {
+  static const TestCert cert = MakeCert("p256");
+  return cert;
+}
+const TestCert& P384() {
+  static const TestCert cert = MakeCert("p384");
+  return cert;
+}
+
 }  // namespace vtoken::csc::test

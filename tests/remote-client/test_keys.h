@@ -16,4 +16,9 @@ struct TestCert {
 // "rsa2048", "p256", "p384".
 TestCert MakeCert(const std::string& kind);
 
+// One key and certificate of each kind per process (key generation is slow).
+const TestCert& Rsa();
+const TestCert& P256();
+const TestCert& P384();
+
 }  // namespace vtoken::csc::test

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the vtoken commands (cli_tokens.cpp, cli_cloud.cpp).
+// Helpers shared by the vtoken commands (defined in cli_tokens.cpp).
 #include <string>
 
 #include "common/wire.h"

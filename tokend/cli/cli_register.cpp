@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "tokend/cli/call.h"
 #include "tokend/cli/cli.h"
 
 #ifndef VTOKEN_INSTALLED_MODULE
@@ -37,11 +38,6 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr const char* kModuleName = "vtoken";
-
-int Complain(const std::string& message, int code) {
-  std::fprintf(stderr, "vtoken: %s\n", message.c_str());
-  return code;
-}
 
 std::string EnvOr(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
