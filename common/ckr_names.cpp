@@ -103,6 +103,7 @@ constexpr std::pair<unsigned long, std::string_view> kNames[] = {
     {CKR_PIN_TOO_WEAK, "CKR_PIN_TOO_WEAK"},
     {CKR_PUBLIC_KEY_INVALID, "CKR_PUBLIC_KEY_INVALID"},
     {CKR_FUNCTION_REJECTED, "CKR_FUNCTION_REJECTED"},
+    {kCkrPromptRequired, "CKR_VTOKEN_PROMPT_REQUIRED"},
 };
 }  // namespace
 

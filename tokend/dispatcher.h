@@ -80,6 +80,9 @@ Result<MechanismParams> ParamsArg(const Json& req);
 Json ObjectJson(const ObjectView& o);
 // Secrets from the CLI (PINs, passwords, codes) may come as text or bytes.
 Result<std::optional<Secret>> SecretArg(const Json& req, const char* key);
+// `no_prompt` of login/sign/cloud_sign_batch (false when absent): nobody may
+// be asked for a PIN or code; where a person would have to be, kCkrPromptRequired.
+Result<bool> NoPromptArg(const Json& req);
 
 class Dispatcher {
  public:
@@ -129,7 +132,7 @@ class Dispatcher {
   Result<Json> CloudUserLogin(ConnectionState& c, const SlotEntry& slot, std::uint64_t user_type,
                               std::optional<Secret> pin);
   Result<Json> CloudSign(ConnectionState& c, const SlotEntry& slot, std::uint64_t oid, unsigned long mechanism,
-                         const MechanismParams& params, wire::Bytes data);
+                         const MechanismParams& params, wire::Bytes data, bool no_prompt);
   // Empties the cloud token's slot (if it still holds `token`): logins end,
   // events go out.
   void RemoveCloudToken(const std::shared_ptr<cloud::CloudToken>& token, const std::string& why);

@@ -62,6 +62,7 @@ Result<Json> Dispatcher::DoLogin(ConnectionState& c, const Json& req) {
   const auto user_type = VT_TRY(wire::GetUint(req, "user_type"));
   if (user_type > CKU_CONTEXT_SPECIFIC) return Fail(CKR_USER_TYPE_INVALID, "user_type must be 0 (SO), 1 (user) or 2 (context-specific)");
   auto pin = VT_TRY(wire::GetOptionalSecret(req, "pin"));
+  const bool no_prompt = VT_TRY(NoPromptArg(req));  // a cloud login never prompts: the code is asked for at sign
   if (SlotEntry cloud = VT_TRY(registry_.Present(slot_id)); cloud.is_cloud)
     return CloudUserLogin(c, cloud, user_type, std::move(pin));
   SlotEntry slot = VT_TRY(TokenFor(slot_id));
@@ -79,6 +80,7 @@ Result<Json> Dispatcher::DoLogin(ConnectionState& c, const Json& req) {
     return Fail(CKR_USER_ANOTHER_ALREADY_LOGGED_IN,
                 std::string("already logged in as ") + (so ? "user" : "SO") + " on token '" + slot.name + "': log out first");
   }
+  if (!pin && no_prompt) return Fail(kCkrPromptRequired, "a PIN is needed for token '" + slot.name + "' and the caller asked for no prompt");
   if (!pin) return Fail(CKR_ARGUMENTS_BAD, "a PIN is needed: token '" + slot.name + "' has no protected authentication path");
 
   auto checked = so ? slot.token->LoginSo(*pin) : slot.token->LoginUser(*pin);

@@ -185,8 +185,9 @@ Result<Json> Dispatcher::CloudUserLogin(ConnectionState& c, const SlotEntry& slo
 }
 
 Result<Json> Dispatcher::CloudSign(ConnectionState& c, const SlotEntry& slot, std::uint64_t oid, unsigned long mechanism,
-                                   const MechanismParams& params, wire::Bytes data) {
+                                   const MechanismParams& params, wire::Bytes data, bool no_prompt) {
   cloud::SignRequest request;
+  request.no_prompt = no_prompt;
   request.oid = oid;
   request.mechanism = mechanism;
   request.params = params;
@@ -230,6 +231,7 @@ Result<Json> Dispatcher::CloudSignBatch(ConnectionState& c, const Json& req) {
     request.inputs.emplace_back(h.get_binary().begin(), h.get_binary().end());
   }
   request.code = VT_TRY(SecretArg(req, "otp"));
+  request.no_prompt = VT_TRY(NoPromptArg(req));
   request.who = {c.app, c.pid};
   SlotEntry slot = VT_TRY(registry_.Present(slot_id));
   if (!slot.is_cloud) return Fail(CKR_ARGUMENTS_BAD, "slot " + std::to_string(slot_id) + " is not a cloud token");

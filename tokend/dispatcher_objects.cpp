@@ -29,6 +29,11 @@ Result<MechanismParams> ParamsArg(const Json& req) {
   return p;
 }
 
+Result<bool> NoPromptArg(const Json& req) {
+  if (!wire::Find(req, "no_prompt")) return false;
+  return wire::GetBool(req, "no_prompt");
+}
+
 Json ObjectJson(const ObjectView& o) {
   return Json{{"oid", o.oid}, {"attrs", wire::EncodeAttributes(o.attrs)}, {"sensitive", o.sensitive}};
 }
@@ -118,9 +123,10 @@ Result<Json> Dispatcher::SignOrDecrypt(ConnectionState& c, const Json& req, bool
   const auto mechanism = VT_TRY(wire::GetUint(req, "mechanism"));
   auto data = VT_TRY(wire::GetBytes(req, "data"));
   const MechanismParams params = VT_TRY(ParamsArg(req));
+  const bool no_prompt = VT_TRY(NoPromptArg(req));  // the emulated token never prompts at sign
   if (SlotEntry cloud = VT_TRY(registry_.Present(slot_id)); cloud.is_cloud) {
     if (!sign) return Fail(CKR_KEY_FUNCTION_NOT_PERMITTED, "cloud keys only sign");
-    return CloudSign(c, cloud, oid, mechanism, params, std::move(data));
+    return CloudSign(c, cloud, oid, mechanism, params, std::move(data), no_prompt);
   }
   SlotEntry slot = VT_TRY(TokenFor(slot_id));
   const char* what = sign ? "signing" : "decrypting";

@@ -126,9 +126,10 @@ void AgentConnection::ForgetLogin(std::uint64_t slot_id) {
   logged_in_.erase(slot_id);
 }
 
-KspResult<void> AgentConnection::Login(std::uint64_t slot_id, unsigned user_type, const Secret* pin) {
+KspResult<void> AgentConnection::Login(std::uint64_t slot_id, unsigned user_type, const Secret* pin, bool no_prompt) {
   Json request{{"op", "login"}, {"slot_id", slot_id}, {"user_type", user_type}};
   request["pin"] = pin ? wire::Binary(*pin) : Json(nullptr);
+  if (no_prompt) request["no_prompt"] = true;
   auto reply = CallRaw(std::move(request));
   if (!reply) return std::unexpected(reply.error());
   if (!*reply) {

@@ -32,7 +32,9 @@ class AgentConnection {
   bool LoggedIn(std::uint64_t slot_id);
   // user_type 1 with the PIN, or with no PIN (the agent prompts, if it can);
   // user_type 2: context-specific login (cloud tokens' per-signature code).
-  KspResult<void> Login(std::uint64_t slot_id, unsigned user_type, const Secret* pin);
+  // no_prompt (NCRYPT_SILENT_FLAG): the agent must not ask anyone; where it
+  // would have to, the login fails with kSilentContext.
+  KspResult<void> Login(std::uint64_t slot_id, unsigned user_type, const Secret* pin, bool no_prompt);
   void ForgetLogin(std::uint64_t slot_id);
 
   // Replaces the transport factory and drops the connection (tests).

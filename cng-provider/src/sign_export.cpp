@@ -154,10 +154,10 @@ KspResult<void> Ksp::EnsureLoggedIn(KeyState& key, bool silent) {
     std::lock_guard lock(key.provider_state->mu);
     pin = key.provider_state->pin;
   }
-  if (pin) return agent.Login(key.info.slot_id, CKU_USER, &*pin);
-  if (silent)
-    return KspFail(Status::kSilentContext, "token " + key.info.serial + " needs its PIN and the caller asked for no UI (NCRYPT_SILENT_FLAG)");
-  return agent.Login(key.info.slot_id, CKU_USER, nullptr);  // the agent prompts, if it can
+  if (pin) return agent.Login(key.info.slot_id, CKU_USER, &*pin, silent);
+  // The agent prompts, if it can; silent: it says whether it would have had
+  // to (an emulated token's PIN) or not (a cloud token: its login needs no PIN).
+  return agent.Login(key.info.slot_id, CKU_USER, nullptr, silent);
 }
 
 KspResult<void> Ksp::SignHash(NCRYPT_PROV_HANDLE hp, NCRYPT_KEY_HANDLE hk, const void* padding, const BYTE* hash, DWORD cb_hash,
@@ -196,16 +196,18 @@ KspResult<void> Ksp::SignHash(NCRYPT_PROV_HANDLE hp, NCRYPT_KEY_HANDLE hk, const
       key->always_authenticate = always_auth;
     }
     if (always_auth) {  // a code (cloud) or the PIN again for each signature
-      if (silent) return KspFail(Status::kSilentContext, k.name + " needs authorization for each signature and the caller asked for no UI");
       std::optional<Secret> pin;
       {
         std::lock_guard lock(key->mu);
         pin = key->pin;
       }
-      VT_CHECK(agent.Login(k.slot_id, CKU_CONTEXT_SPECIFIC, pin ? &*pin : nullptr));
+      VT_CHECK(agent.Login(k.slot_id, CKU_CONTEXT_SPECIFIC, pin ? &*pin : nullptr, silent));
     }
     Json sign{{"op", "sign"}, {"slot_id", k.slot_id}, {"oid", oid}, {"mechanism", request.mechanism}, {"data", wire::Binary(request.data)}};
     if (!request.params.is_null()) sign["params"] = request.params;
+    // A cloud signature's code: from a source that needs nobody (code command,
+    // open SCAL1 window), else kCkrPromptRequired -> NTE_SILENT_CONTEXT.
+    if (silent) sign["no_prompt"] = true;
     auto reply = VT_TRY(agent.CallRaw(std::move(sign)));
     if (!reply) {
       const unsigned long rv = reply.error().rv;

@@ -33,6 +33,9 @@ KspError FromAgent(const Error& e) {
     case CKR_FUNCTION_CANCELED:
       s = Status::kUserCancelled;
       break;
+    case kCkrPromptRequired:  // asked with no_prompt (NCRYPT_SILENT_FLAG): a person would have had to answer
+      s = Status::kSilentContext;
+      break;
     case CKR_DATA_LEN_RANGE:
     case CKR_DATA_INVALID:
     case CKR_ARGUMENTS_BAD:

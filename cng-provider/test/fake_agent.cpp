@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "cng-provider/src/agent_connection.h"
+#include "common/ckr_names.h"
 
 namespace vtoken::ksp::test {
 namespace {
@@ -77,7 +78,10 @@ Json Handle(FakeAgentState& s, const Json& req) {
   if (op == "login") {
     const auto user_type = req.value("user_type", 9ull);
     const Json& pin = req["pin"];
-    if (pin.is_null() && !s.can_prompt) return Error(req, CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD");
+    s.last_login = req;
+    const bool no_prompt = req.value("no_prompt", false);
+    if (pin.is_null() && !s.cloud && no_prompt) return Error(req, kCkrPromptRequired, "CKR_VTOKEN_PROMPT_REQUIRED");
+    if (pin.is_null() && !s.cloud && !s.can_prompt) return Error(req, CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD");
     if (pin.is_binary() && std::string(pin.get_binary().begin(), pin.get_binary().end()) != s.pin)
       return Error(req, CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT");
     if (user_type == CKU_CONTEXT_SPECIFIC) {
@@ -98,6 +102,8 @@ Json Handle(FakeAgentState& s, const Json& req) {
       if (!s.context_login) return Error(req, CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN");
       s.context_login = false;
     }
+    if (s.cloud && !s.code_without_person && req.value("no_prompt", false))
+      return Error(req, kCkrPromptRequired, "CKR_VTOKEN_PROMPT_REQUIRED");
     ok["signature"] = wire::Binary(Bytes(oid == 11 ? 256 : 64, 0xab));
     return ok;
   }
@@ -146,6 +152,9 @@ void FakeAgentState::Reset() {
   can_prompt = false;
   always_authenticate = false;
   context_login = false;
+  cloud = false;
+  code_without_person = false;
+  last_login = nullptr;
 }
 
 int FakeAgentState::Calls(const std::string& op) {

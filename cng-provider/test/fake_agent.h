@@ -20,6 +20,12 @@ struct FakeAgentState {
   bool can_prompt = false;           // login without a PIN succeeds (a prompt the user answered)
   bool always_authenticate = false;  // the RSA private key needs a context login per signature
   bool context_login = false;
+  // Like a cloud token: login needs no PIN and never prompts; each signature
+  // needs a code, which only a person can give unless code_without_person
+  // (a code command): with no_prompt, kCkrPromptRequired.
+  bool cloud = false;
+  bool code_without_person = false;
+  wire::Json last_login;             // the last login request
   std::string pin = "1234";
   void Reset();
   int Calls(const std::string& op);

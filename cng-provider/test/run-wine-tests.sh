@@ -12,8 +12,14 @@
 #   5. registers the provider in Wine's registry, runs ksp-unit-tests.exe (fake
 #      agent) and ksp-wine-tests.exe (the DLL via LoadLibrary against vtokend,
 #      BCrypt verification, vtoken-certsync.exe and the certificate store);
-#   6. verifies every signature the Windows side wrote with OpenSSL.
-# Prints "N passed, N failed" last; exits non-zero on any failure.
+#   6. logs the agent in to the reference signing service (test mode, a demo
+#      account with an RSA SCAL1 and an EC SCAL2 credential, codes from oathtool
+#      through cloud.otp_command) and runs the [cloud] tests: the cloud token's
+#      keys, every padding, silent signing, vtoken-certsync; then restarts the
+#      agent with cloud.authorization = prompt and a scripted pinentry and runs
+#      the [cloud-prompt] tests (NCRYPT_SILENT_FLAG -> NTE_SILENT_CONTEXT, no prompt);
+#   7. verifies every signature the Windows side wrote with OpenSSL.
+# Prints "run-wine-tests: N passed, N failed" last; exits non-zero on any failure.
 set -uo pipefail
 build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,17 +51,18 @@ check() {
 }
 winpath() { echo "Z:${1//\//\\}"; }
 
-for tool in x86_64-w64-mingw32-g++-posix x86_64-w64-mingw32-objdump wine wineboot wineserver pkcs11-tool openssl cmake python3; do
+for tool in x86_64-w64-mingw32-g++-posix x86_64-w64-mingw32-objdump wine wineboot wineserver pkcs11-tool openssl cmake python3 oathtool curl flock; do
   command -v "$tool" >/dev/null || { echo "run-wine-tests: $tool is missing (see cng-provider/deps.txt)" >&2; exit 2; }
 done
-for f in "$vtokend" "$vtoken" "$module"; do
-  [ -e "$f" ] || { echo "run-wine-tests: $f is missing: build vtokend vtoken vtoken-pkcs11 first" >&2; exit 2; }
+for f in "$vtokend" "$vtoken" "$module" "$build/bin/vtoken-signing-service"; do
+  [ -e "$f" ] || { echo "run-wine-tests: $f is missing: build vtokend vtoken vtoken-pkcs11 vtoken-signing-service first" >&2; exit 2; }
 done
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/vtoken-ksp.XXXXXX")
 agent_pid=
 cleanup() {
   [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+  service_stop 2>/dev/null
   WINEPREFIX=$scratch/wine wineserver -k >/dev/null 2>&1
   rm -rf "$scratch"
 }
@@ -86,14 +93,32 @@ echo "# wineboot --init (private prefix $WINEPREFIX)"
 check "wineboot --init" wineboot --init
 wineserver -w
 
-# --tcp-listen (or agent.tcp_listen in the configuration): loopback TCP, any free port.
-VTOKEN_AGENT_LOG=$scratch/agent.log "$vtokend" --tcp-listen 127.0.0.1:0 >"$scratch/agent.out" 2>&1 &
-agent_pid=$!
+# The reference signing service (test mode) for the cloud phase; the agent's
+# [cloud] configuration must exist before it starts. tests/integration/service.sh
+# uses $build, $scratch and $vtoken.
+source "$src/../tests/integration/service.sh"
+check "the signing service starts (test mode)" service_start
+check "a demo account" service_account alice@example.org
+cloud_rsa=$(service_credential alice@example.org --key rsa2048 --scal 1 --multisign 10 --quota 1000 --label cloud-rsa)
+cloud_ec=$(service_credential alice@example.org --key p256 --scal 2 --quota 1000 --label cloud-ec)
+check "an RSA SCAL1 and an EC P-256 SCAL2 credential" test -n "$cloud_rsa" -a -n "$cloud_ec"
+service_pinentry
+service_configure_agent  # authorization = command: codes from oathtool, no person
+
+# start_agent: vtokend with the loopback TCP listener (--tcp-listen, or
+# agent.tcp_listen in the configuration; any free port); waits for its endpoint file.
 endpoint=$XDG_RUNTIME_DIR/vtoken/agent-tcp.txt
-for _ in $(seq 100); do [ -s "$endpoint" ] && break; sleep 0.1; done
-if [ -s "$endpoint" ]; then ok "vtokend writes the TCP endpoint file"; else
-  not_ok "vtokend writes the TCP endpoint file ($endpoint)"
+start_agent() {
+  rm -f "$endpoint"
+  VTOKEN_AGENT_LOG=$scratch/agent.log "$vtokend" --tcp-listen 127.0.0.1:0 >>"$scratch/agent.out" 2>&1 &
+  agent_pid=$!
+  for _ in $(seq 100); do [ -s "$endpoint" ] && return 0; sleep 0.1; done
   sed 's/^/    /' "$scratch/agent.out" "$scratch/agent.log" 2>/dev/null | tail -n 20
+  return 1
+}
+stop_agent() { kill "$agent_pid" && wait "$agent_pid" 2>/dev/null; agent_pid=; }
+if start_agent; then ok "vtokend writes the TCP endpoint file"; else
+  not_ok "vtokend writes the TCP endpoint file ($endpoint)"
   finish
 fi
 mode=$(stat -c %a "$endpoint")
@@ -184,7 +209,33 @@ else
   not_ok "unplug the token for the unplugged-token test"
 fi
 
-# --- 6: OpenSSL verifies what the Windows side signed ---------------------------------
+# --- 6: the cloud token ----------------------------------------------------------------
+# Keys not on the emulated token are the cloud token's (wine_tests.cpp CloudKeys).
+export VTOKEN_KSP_TEST_EMULATED_SERIAL VTOKEN_KSP_TEST_PINENTRY_LOG
+VTOKEN_KSP_TEST_EMULATED_SERIAL=$(basename "$(ls "$scratch/out/"*_01.cer 2>/dev/null | head -n 1)" .cer | cut -d_ -f2)
+VTOKEN_KSP_TEST_PINENTRY_LOG=$(winpath "$SERVICE_DIR/pinentry.log")
+check "vtoken login --no-browser (cloud token, code from oathtool)" service_login
+run_exe ksp-wine-tests "[cloud]"
+# The same agent protocol with cloud.authorization = prompt: a person (the
+# scripted pinentry) gives each code. The agent reads its configuration at start.
+service_configure_agent "authorization = prompt" "pinentry = $SERVICE_PINENTRY"
+: >"$SERVICE_DIR/pinentry.log"
+stop_agent
+if start_agent && service_login >"$scratch/login.log" 2>&1; then
+  ok "vtokend with a pinentry, logged in again"
+  run_exe ksp-wine-tests "[cloud-prompt]"
+  check "the pinentry was asked exactly twice (the silent requests asked nobody)" test "$(grep -c '^GETPIN' "$SERVICE_DIR/pinentry.log")" = 2
+else
+  not_ok "vtokend with a pinentry, logged in again"
+  sed 's/^/    /' "$scratch/login.log"
+fi
+for cer in "$scratch/out/"*.cer; do
+  case $(basename "$cer") in vtoken_"$VTOKEN_KSP_TEST_EMULATED_SERIAL"_* | *-*.cer) continue ;; esac  # -variant: copies
+  check "the cloud certificate $(basename "$cer") is issued by the signing service's CA" \
+    sh -c "openssl x509 -inform DER -in '$cer' | openssl verify -CAfile '$SERVICE_CA'"
+done
+
+# --- 7: OpenSSL verifies what the Windows side signed ---------------------------------
 raw_to_der() {  # RAW DER: CNG's r||s to the DER ECDSA-Sig-Value OpenSSL reads
   python3 - "$1" "$2" <<'EOF'
 import sys

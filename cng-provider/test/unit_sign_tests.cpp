@@ -145,10 +145,25 @@ TEST_CASE("size queries never reach the agent") {
 }
 
 TEST_CASE("PINs: key property, provider property, wrong PIN, silent, prompt") {
-  SECTION("no PIN and NCRYPT_SILENT_FLAG: NTE_SILENT_CONTEXT without asking the agent") {
+  SECTION("no PIN and NCRYPT_SILENT_FLAG: login with no_prompt; the agent would have to ask: NTE_SILENT_CONTEXT") {
     Signer s(false);
+    Fake().can_prompt = true;  // it could ask, but must not
     CHECK_NTE(s.Sign(s.ec, nullptr, std::vector<BYTE>(32, 1), NCRYPT_SILENT_FLAG), NTE_SILENT_CONTEXT);
-    CHECK(Fake().Calls("login") == 0);
+    CHECK(Fake().Calls("login") == 1);
+    CHECK(Fake().last_login["no_prompt"] == true);
+    CHECK(Fake().Calls("sign") == 0);
+  }
+  SECTION("a cloud-like token: silent signing asks the agent with no_prompt; it signs when no person is needed") {
+    Signer s(false);
+    Fake().cloud = true;
+    const std::vector<BYTE> hash(32, 1);
+    CHECK_NTE(s.Sign(s.ec, nullptr, hash, NCRYPT_SILENT_FLAG), NTE_SILENT_CONTEXT);  // the code needs a person
+    CHECK(Fake().last_sign["no_prompt"] == true);
+    CHECK_NTE(s.Sign(s.ec, nullptr, hash, 0), ERROR_SUCCESS);  // not silent: the agent may ask
+    CHECK_FALSE(Fake().last_sign.contains("no_prompt"));
+    Fake().code_without_person = true;  // a code command, or an open SCAL1 window
+    CHECK_NTE(s.Sign(s.ec, nullptr, hash, NCRYPT_SILENT_FLAG), ERROR_SUCCESS);
+    CHECK(Fake().last_sign["no_prompt"] == true);
   }
   SECTION("no PIN, agent cannot prompt: NTE_SILENT_CONTEXT after asking") {
     Signer s(false);
@@ -180,11 +195,13 @@ TEST_CASE("PINs: key property, provider property, wrong PIN, silent, prompt") {
     CHECK_NTE(s.Sign(s.ec, nullptr, std::vector<BYTE>(32, 1), 0), ERROR_SUCCESS);
     CHECK(Fake().Calls("login") == 2);
   }
-  SECTION("a key that needs authorization per signature is refused in silent mode") {
+  SECTION("a key that needs authorization per signature, without its PIN, is refused in silent mode") {
     Signer s;
     Fake().always_authenticate = true;
     BCRYPT_PKCS1_PADDING_INFO info{BCRYPT_SHA256_ALGORITHM};
     CHECK_NTE(s.Sign(s.rsa, &info, std::vector<BYTE>(32, 1), BCRYPT_PAD_PKCS1 | NCRYPT_SILENT_FLAG), NTE_SILENT_CONTEXT);
+    CHECK(Fake().last_login["user_type"] == CKU_CONTEXT_SPECIFIC);
+    CHECK(Fake().last_login["no_prompt"] == true);
     CHECK_NTE(s.t->SetKeyProperty(s.prov, s.rsa, NCRYPT_PIN_PROPERTY, (PBYTE)L"1234", 10, 0), ERROR_SUCCESS);
     CHECK_NTE(s.Sign(s.rsa, &info, std::vector<BYTE>(32, 1), BCRYPT_PAD_PKCS1), ERROR_SUCCESS);
     CHECK_NTE(s.Sign(s.rsa, &info, std::vector<BYTE>(32, 1), BCRYPT_PAD_PKCS1), ERROR_SUCCESS);

@@ -21,5 +21,7 @@ struct TokenKey {
 };
 // The keys the agent shows, through EnumKeys of the loaded DLL.
 std::vector<TokenKey> EnumeratedKeys();
+// Those not on the emulated token (VTOKEN_KSP_TEST_EMULATED_SERIAL): the cloud token's.
+std::vector<TokenKey> CloudKeys();
 
 }  // namespace vtoken::ksp::test

@@ -81,6 +81,22 @@ PCCERT_CONTEXT Find(HCERTSTORE store, const std::vector<BYTE>& der) {
   return found;
 }
 
+using NamedCerts = std::vector<std::pair<std::wstring, std::vector<BYTE>>>;
+
+// Each certificate is in the store with the provider's key info naming its key.
+void CheckAllInStore(HCERTSTORE store, const NamedCerts& certs) {
+  for (const auto& [name, der] : certs) {
+    PCCERT_CONTEXT c = Find(store, der);
+    REQUIRE(c);
+    DWORD type = 99;
+    auto [prov, container] = ProvInfo(c, &type);
+    CHECK(prov == kProviderName);
+    CHECK(container == name);
+    CHECK(type == 0);
+    CertFreeCertificateContext(c);
+  }
+}
+
 int CountOurs(HCERTSTORE store) {
   int n = 0;
   for (PCCERT_CONTEXT c = CertEnumCertificatesInStore(store, nullptr); c; c = CertEnumCertificatesInStore(store, c))
@@ -116,16 +132,7 @@ TEST_CASE("vtoken-certsync adds each token certificate with the provider's key i
   REQUIRE(RunCertsync(L"") == 0);
   {
     Store s;
-    for (const auto& [name, der] : certs) {
-      PCCERT_CONTEXT c = Find(s.h, der);
-      REQUIRE(c);
-      DWORD type = 99;
-      auto [prov, container] = ProvInfo(c, &type);
-      CHECK(prov == kProviderName);
-      CHECK(container == name);
-      CHECK(type == 0);
-      CertFreeCertificateContext(c);
-    }
+    CheckAllInStore(s.h, certs);
     CHECK(CountOurs(s.h) == static_cast<int>(certs.size()));
   }
 
@@ -174,6 +181,30 @@ TEST_CASE("vtoken-certsync adds each token certificate with the provider's key i
     CertFreeCertificateContext(f);
   }
   REQUIRE(RunCertsync(L"") == 0);  // back in place for the router test
+}
+
+TEST_CASE("vtoken-certsync puts the cloud token's certificates into the CurrentUser MY store and --remove takes them out", "[.cloud]") {
+  NamedCerts cloud;
+  const auto cloud_keys = CloudKeys();
+  for (auto& [name, der] : TokenCerts())
+    for (const auto& k : cloud_keys)
+      if (k.name == name) cloud.emplace_back(name, der);
+  REQUIRE(cloud.size() == 2);  // the RSA and the EC credential
+  REQUIRE(RunCertsync(L"") == 0);
+  {
+    Store s;
+    CheckAllInStore(s.h, cloud);
+  }
+  REQUIRE(RunCertsync(L"--remove") == 0);
+  {
+    Store s;
+    for (const auto& [name, der] : cloud) {
+      PCCERT_CONTEXT c = Find(s.h, der);
+      CHECK_FALSE(c);
+      if (c) CertFreeCertificateContext(c);
+    }
+    CHECK(CountOurs(s.h) == 0);
+  }
 }
 
 TEST_CASE("the CNG router reaches the provider (NCryptOpenStorageProvider / CryptAcquireCertificatePrivateKey)") {

@@ -52,6 +52,15 @@ std::vector<TokenKey> EnumeratedKeys() {
   return keys;
 }
 
+std::vector<TokenKey> CloudKeys() {
+  const std::wstring emulated = Env(L"VTOKEN_KSP_TEST_EMULATED_SERIAL");
+  REQUIRE(!emulated.empty());
+  std::vector<TokenKey> out;
+  for (auto& k : EnumeratedKeys())
+    if (k.name.rfind(L"vtoken:" + emulated + L":", 0) != 0) out.push_back(k);
+  return out;
+}
+
 }  // namespace vtoken::ksp::test
 
 namespace {
@@ -203,32 +212,43 @@ TEST_CASE("the DLL enumerates the token's keys") {
   CHECK(FindAlg(keys, L"ECDSA_P384"));
 }
 
-TEST_CASE("RSA key: properties, certificate, export, every padding verified") {
-  auto keys = EnumeratedKeys();
-  const TokenKey* rsa = FindAlg(keys, L"RSA");
-  REQUIRE(rsa);
-  Session s(rsa->name);
+namespace {
+
+struct HashCase {
+  const wchar_t* alg;
+  std::size_t len;
+  const wchar_t* digest;
+};
+constexpr HashCase kSha256{BCRYPT_SHA256_ALGORITHM, 32, L"sha256"}, kSha384{BCRYPT_SHA384_ALGORITHM, 48, L"sha384"},
+    kSha512{BCRYPT_SHA512_ALGORITHM, 64, L"sha512"}, kSha1{BCRYPT_SHA1_ALGORITHM, 20, L"sha1"};
+
+// An RSA-2048 key: properties, certificate, export, then for each hash
+// PKCS#1 v1.5 with the OID and PSS (salt = hash length), and PKCS#1 v1.5
+// without OID (a caller-built SHA-256 DigestInfo); with `other_salts` PSS
+// with salt 0 and 20 too. Each signature verified with BCrypt and listed for
+// OpenSSL. `flags` are added to every SignHash (NCRYPT_SILENT_FLAG); `variant`
+// is added to the output file names.
+void RsaChecks(Session& s, const std::wstring& name, const std::vector<HashCase>& hashes, bool other_salts, DWORD flags = 0,
+               const std::wstring& variant = L"") {
   CHECK(WideFrom(s.Prop(NCRYPT_ALGORITHM_GROUP_PROPERTY)) == L"RSA");
-  CHECK(WideFrom(s.Prop(NCRYPT_UNIQUE_NAME_PROPERTY)) == rsa->name);
+  CHECK(WideFrom(s.Prop(NCRYPT_UNIQUE_NAME_PROPERTY)) == name);
   DWORD bits = 0;
   std::memcpy(&bits, s.Prop(NCRYPT_LENGTH_PROPERTY).data(), 4);
   CHECK(bits == 2048);
   const auto cert = s.Prop(NCRYPT_CERTIFICATE_PROPERTY);
   REQUIRE(cert.size() > 100);
-  const std::wstring out = Env(L"VTOKEN_KSP_TEST_OUT"), tag = Tag(rsa->name);
+  const std::wstring out = Env(L"VTOKEN_KSP_TEST_OUT"), tag = Tag(name) + variant;  // variant: files of another run
   WriteFile(out + L"\\" + tag + L".cer", cert);
   const auto blob = s.Export(BCRYPT_RSAPUBLIC_BLOB);
   BCRYPT_KEY_HANDLE from_cert = KeyFromCertificate(cert), from_blob = KeyFromBlob(BCRYPT_RSA_ALGORITHM, BCRYPT_RSAPUBLIC_BLOB, blob);
 
-  struct Case { const wchar_t* alg; std::size_t len; const wchar_t* digest; };
-  for (const Case& c : {Case{BCRYPT_SHA256_ALGORITHM, 32, L"sha256"}, Case{BCRYPT_SHA384_ALGORITHM, 48, L"sha384"},
-                        Case{BCRYPT_SHA512_ALGORITHM, 64, L"sha512"}, Case{BCRYPT_SHA1_ALGORITHM, 20, L"sha1"}}) {
+  for (const HashCase& c : hashes) {
     const auto hash = Random(c.len);
     const std::wstring base = out + L"\\" + tag + L"-" + c.digest;
     WriteFile(base + L".hash", hash);
     {  // PKCS#1 v1.5 with the hash OID
       BCRYPT_PKCS1_PADDING_INFO info{c.alg};
-      const auto sig = s.Sign(&info, hash, BCRYPT_PAD_PKCS1);
+      const auto sig = s.Sign(&info, hash, BCRYPT_PAD_PKCS1 | flags);
       CHECK(sig.size() == 256);
       const std::string what = "RSA PKCS1 " + std::string(c.digest, c.digest + wcslen(c.digest));
       const bool baseline = c.len == 32;
@@ -239,7 +259,7 @@ TEST_CASE("RSA key: properties, certificate, export, every padding verified") {
     }
     {  // PSS, salt = hash length
       BCRYPT_PSS_PADDING_INFO info{c.alg, static_cast<ULONG>(c.len)};
-      const auto sig = s.Sign(&info, hash, BCRYPT_PAD_PSS);
+      const auto sig = s.Sign(&info, hash, BCRYPT_PAD_PSS | flags);
       Verify(("RSA PSS " + std::string(c.digest, c.digest + wcslen(c.digest))).c_str(), from_cert, &info, hash, sig, BCRYPT_PAD_PSS);
       WriteFile(base + L"-pss.sig", sig);
       Manifest(tag + L"-" + c.digest + L"-pss.sig " + tag + L"-" + c.digest + L".hash " + tag + L".cer pss " + c.digest + L" " +
@@ -251,18 +271,18 @@ TEST_CASE("RSA key: properties, certificate, export, every padding verified") {
     std::vector<BYTE> digest_info{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
     digest_info.insert(digest_info.end(), hash.begin(), hash.end());
     BCRYPT_PKCS1_PADDING_INFO raw{nullptr}, with_oid{BCRYPT_SHA256_ALGORITHM};
-    const auto sig = s.Sign(&raw, digest_info, BCRYPT_PAD_PKCS1);
+    const auto sig = s.Sign(&raw, digest_info, BCRYPT_PAD_PKCS1 | flags);
     Verify("RSA PKCS1 without OID", from_blob, &with_oid, hash, sig, BCRYPT_PAD_PKCS1, true);  // the same signature as with the OID
     WriteFile(out + L"\\" + tag + L"-raw.hash", digest_info);
     WriteFile(out + L"\\" + tag + L"-raw.sig", sig);
     Manifest(tag + L"-raw.sig " + tag + L"-raw.hash " + tag + L".cer pkcs1 none 0");
   }
-  {  // PSS with salt 0 and with a salt shorter than the hash
+  if (other_salts) {  // PSS with salt 0 and with a salt shorter than the hash
     const auto hash = Random(32);
     WriteFile(out + L"\\" + tag + L"-salt.hash", hash);
     for (ULONG salt : {0ul, 20ul}) {
       BCRYPT_PSS_PADDING_INFO info{BCRYPT_SHA256_ALGORITHM, salt};
-      const auto sig = s.Sign(&info, hash, BCRYPT_PAD_PSS);
+      const auto sig = s.Sign(&info, hash, BCRYPT_PAD_PSS | flags);
       Verify(("RSA PSS sha256 salt " + std::to_string(salt)).c_str(), from_cert, &info, hash, sig, BCRYPT_PAD_PSS);
       const std::wstring name = tag + L"-salt" + std::to_wstring(salt) + L".sig";
       WriteFile(out + L"\\" + name, sig);
@@ -273,37 +293,54 @@ TEST_CASE("RSA key: properties, certificate, export, every padding verified") {
   if (from_blob) BCryptDestroyKey(from_blob);
 }
 
+// An EC key (P-256 or P-384): properties, certificate, export, ECDSA over
+// hashes of each length, verified with BCrypt and listed for OpenSSL.
+void EcChecks(Session& s, const std::wstring& name, const std::wstring& alg, std::initializer_list<std::size_t> lengths,
+              DWORD flags = 0, const std::wstring& variant = L"") {
+  const bool p256 = alg == L"ECDSA_P256";
+  CHECK(WideFrom(s.Prop(NCRYPT_ALGORITHM_GROUP_PROPERTY)) == L"ECDSA");
+  CHECK(WideFrom(s.Prop(NCRYPT_ALGORITHM_PROPERTY)) == alg);
+  const auto cert = s.Prop(NCRYPT_CERTIFICATE_PROPERTY);
+  const std::wstring out = Env(L"VTOKEN_KSP_TEST_OUT"), tag = Tag(name) + variant;  // variant: files of another run
+  WriteFile(out + L"\\" + tag + L".cer", cert);
+  const auto blob = s.Export(BCRYPT_ECCPUBLIC_BLOB);
+  CHECK(blob.size() == sizeof(BCRYPT_ECCKEY_BLOB) + (p256 ? 64 : 96));
+  BCRYPT_KEY_HANDLE from_cert = KeyFromCertificate(cert);
+  BCRYPT_KEY_HANDLE from_blob = KeyFromBlob(p256 ? BCRYPT_ECDSA_P256_ALGORITHM : BCRYPT_ECDSA_P384_ALGORITHM, BCRYPT_ECCPUBLIC_BLOB, blob);
+  for (std::size_t len : lengths) {
+    const auto hash = Random(len);
+    const auto sig = s.Sign(nullptr, hash, flags);
+    CHECK(sig.size() == (p256 ? 64u : 96u));
+    const std::string what = "ECDSA " + std::string(p256 ? "P-256" : "P-384") + " hash " + std::to_string(len);
+    const bool baseline = p256 && len == 32;
+    Verify((what + " cert key").c_str(), from_cert, nullptr, hash, sig, 0, baseline);
+    Verify((what + " exported blob").c_str(), from_blob, nullptr, hash, sig, 0, baseline);
+    const std::wstring base = tag + L"-" + std::to_wstring(len);
+    WriteFile(out + L"\\" + base + L".hash", hash);
+    WriteFile(out + L"\\" + base + L".sig", sig);
+    Manifest(base + L".sig " + base + L".hash " + tag + L".cer ecdsa none 0");
+  }
+  BCryptDestroyKey(from_cert);
+  if (from_blob) BCryptDestroyKey(from_blob);
+}
+
+}  // namespace
+
+TEST_CASE("RSA key: properties, certificate, export, every padding verified") {
+  auto keys = EnumeratedKeys();
+  const TokenKey* rsa = FindAlg(keys, L"RSA");
+  REQUIRE(rsa);
+  Session s(rsa->name);
+  RsaChecks(s, rsa->name, {kSha256, kSha384, kSha512, kSha1}, /*other_salts=*/true);
+}
+
 TEST_CASE("EC keys: properties, certificate, export, ECDSA verified") {
   auto keys = EnumeratedKeys();
   for (const std::wstring alg : {L"ECDSA_P256", L"ECDSA_P384"}) {
     const TokenKey* ec = FindAlg(keys, alg);
     REQUIRE(ec);
     Session s(ec->name);
-    const bool p256 = alg == L"ECDSA_P256";
-    CHECK(WideFrom(s.Prop(NCRYPT_ALGORITHM_GROUP_PROPERTY)) == L"ECDSA");
-    CHECK(WideFrom(s.Prop(NCRYPT_ALGORITHM_PROPERTY)) == alg);
-    const auto cert = s.Prop(NCRYPT_CERTIFICATE_PROPERTY);
-    const std::wstring out = Env(L"VTOKEN_KSP_TEST_OUT"), tag = Tag(ec->name);
-    WriteFile(out + L"\\" + tag + L".cer", cert);
-    const auto blob = s.Export(BCRYPT_ECCPUBLIC_BLOB);
-    CHECK(blob.size() == sizeof(BCRYPT_ECCKEY_BLOB) + (p256 ? 64 : 96));
-    BCRYPT_KEY_HANDLE from_cert = KeyFromCertificate(cert);
-    BCRYPT_KEY_HANDLE from_blob = KeyFromBlob(p256 ? BCRYPT_ECDSA_P256_ALGORITHM : BCRYPT_ECDSA_P384_ALGORITHM, BCRYPT_ECCPUBLIC_BLOB, blob);
-    for (std::size_t len : {32u, 48u, 64u}) {
-      const auto hash = Random(len);
-      const auto sig = s.Sign(nullptr, hash, 0);
-      CHECK(sig.size() == (p256 ? 64u : 96u));
-      const std::string what = "ECDSA " + std::string(p256 ? "P-256" : "P-384") + " hash " + std::to_string(len);
-      const bool baseline = p256 && len == 32;
-      Verify((what + " cert key").c_str(), from_cert, nullptr, hash, sig, 0, baseline);
-      Verify((what + " exported blob").c_str(), from_blob, nullptr, hash, sig, 0, baseline);
-      const std::wstring base = tag + L"-" + std::to_wstring(len);
-      WriteFile(out + L"\\" + base + L".hash", hash);
-      WriteFile(out + L"\\" + base + L".sig", sig);
-      Manifest(base + L".sig " + base + L".hash " + tag + L".cer ecdsa none 0");
-    }
-    BCryptDestroyKey(from_cert);
-    if (from_blob) BCryptDestroyKey(from_blob);
+    EcChecks(s, ec->name, alg, {32u, 48u, 64u});
   }
 }
 
@@ -345,4 +382,80 @@ TEST_CASE("an unplugged token's keys are not listed and cannot be opened", "[.un
   REQUIRE_NTE(t->OpenProvider(&p, kProviderName, 0), ERROR_SUCCESS);
   CHECK_NTE(t->OpenKey(p, &k, name.c_str(), 0, 0), NTE_BAD_KEYSET);
   t->FreeProvider(p);
+}
+
+// --- The cloud token (run-wine-tests.sh logs the agent in to the signing
+// service: an RSA-2048 SCAL1 credential and an EC P-256 SCAL2 one). ---
+
+namespace {
+
+// How often the scripted pinentry was asked for a code (GETPIN lines in its log).
+int PinentryAsks() {
+  std::ifstream in(std::filesystem::path(Env(L"VTOKEN_KSP_TEST_PINENTRY_LOG")));
+  int n = 0;
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("GETPIN", 0) == 0) ++n;
+  return n;
+}
+
+struct CloudPair {
+  TokenKey rsa, ec;
+};
+CloudPair TheCloudKeys() {
+  const auto keys = CloudKeys();
+  for (const auto& k : keys) UNSCOPED_INFO("cloud key " << std::string(k.name.begin(), k.name.end()));
+  REQUIRE(keys.size() == 2);
+  const TokenKey* rsa = FindAlg(keys, L"RSA");
+  const TokenKey* ec = FindAlg(keys, L"ECDSA_P256");
+  REQUIRE(rsa);
+  REQUIRE(ec);
+  return {*rsa, *ec};
+}
+
+}  // namespace
+
+TEST_CASE("cloud token: keys, properties, certificates, every padding verified; the code command needs nobody, so silent signs", "[.cloud]") {
+  const CloudPair keys = TheCloudKeys();
+  {
+    Session s(keys.rsa.name, /*with_pin=*/false);  // a cloud login needs no PIN; each signature's code comes from the agent
+    RsaChecks(s, keys.rsa.name, {kSha256, kSha384, kSha512}, /*other_salts=*/false);
+  }
+  {  // SCAL2: a code per signature, from cloud.otp_command — no person, so NCRYPT_SILENT_FLAG signs
+    Session s(keys.ec.name, false);
+    EcChecks(s, keys.ec.name, L"ECDSA_P256", {32u, 48u, 64u}, NCRYPT_SILENT_FLAG);
+  }
+}
+
+TEST_CASE("cloud token with a pinentry: NCRYPT_SILENT_FLAG gives NTE_SILENT_CONTEXT and no prompt; without it the agent asks", "[.cloud-prompt]") {
+  const CloudPair keys = TheCloudKeys();
+  const auto hash = Random(32);
+  std::vector<BYTE> sig(256);
+  DWORD n = 0;
+  {  // SCAL2 EC key: every signature needs a code from the person
+    Session s(keys.ec.name, false);
+    const int asked = PinentryAsks();
+    CHECK_NTE(s.t->SignHash(s.prov, s.key, nullptr, (PBYTE)hash.data(), 32, sig.data(), 64, &n, NCRYPT_SILENT_FLAG), NTE_SILENT_CONTEXT);
+    NCRYPT_PROV_HANDLE p = 0;
+    NCRYPT_KEY_HANDLE k = 0;
+    REQUIRE_NTE(s.t->OpenProvider(&p, kProviderName, NCRYPT_SILENT_FLAG), ERROR_SUCCESS);  // a silent provider: every key silent
+    REQUIRE_NTE(s.t->OpenKey(p, &k, keys.ec.name.c_str(), 0, 0), ERROR_SUCCESS);
+    CHECK_NTE(s.t->SignHash(p, k, nullptr, (PBYTE)hash.data(), 32, sig.data(), 64, &n, 0), NTE_SILENT_CONTEXT);
+    s.t->FreeKey(p, k);
+    s.t->FreeProvider(p);
+    CHECK(PinentryAsks() == asked);  // nobody was asked
+    EcChecks(s, keys.ec.name, L"ECDSA_P256", {32u}, 0, L"-prompted");  // not silent: the agent asks, the pinentry answers
+    CHECK(PinentryAsks() == asked + 1);
+  }
+  {  // SCAL1 RSA key: silent before a window is open is refused; a prompted signature opens one, silent then signs from it
+    Session s(keys.rsa.name, false);
+    const int asked = PinentryAsks();
+    BCRYPT_PKCS1_PADDING_INFO info{BCRYPT_SHA256_ALGORITHM};
+    CHECK_NTE(s.t->SignHash(s.prov, s.key, &info, (PBYTE)hash.data(), 32, sig.data(), 256, &n, BCRYPT_PAD_PKCS1 | NCRYPT_SILENT_FLAG),
+              NTE_SILENT_CONTEXT);
+    CHECK(PinentryAsks() == asked);
+    CHECK(s.Sign(&info, hash, BCRYPT_PAD_PKCS1).size() == 256);  // asks once, opens the SCAL1 window
+    CHECK(PinentryAsks() == asked + 1);
+    RsaChecks(s, keys.rsa.name, {kSha256}, false, NCRYPT_SILENT_FLAG, L"-window");  // three signatures from the window
+    CHECK(PinentryAsks() == asked + 1);
+  }
 }

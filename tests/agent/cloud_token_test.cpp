@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/ckr_names.h"
 #include "remote-client/der.h"
 #include "remote-client/memory_transport.h"
 #include "tests/remote-client/test_keys.h"
@@ -107,7 +108,7 @@ struct Service {
     });
   }
 
-  std::shared_ptr<CloudToken> Token(CloudSettings settings = {}) {
+  std::shared_ptr<CloudToken> Token(CloudSettings settings = {}, AuthSource source = AuthSource::kCommand) {
     csc::ClientOptions o;
     o.base_url = "https://csc.test";
     auto client = std::make_shared<csc::Client>(o, transport);
@@ -116,7 +117,7 @@ struct Service {
     session.refresh_token = Secret("RT");
     session.expires = std::chrono::steady_clock::now() + 1h;
     client->SetSession(std::move(session));
-    settings.source = AuthSource::kCommand;
+    settings.source = source;
     if (settings.otp_command.empty()) settings.otp_command = "echo 123456";
     auto token = std::make_shared<CloudToken>(7, "https://csc.test", "alice@example.org", client, settings);
     REQUIRE(token->Refresh());
@@ -235,6 +236,47 @@ TEST_CASE("cloud token: SCAL1 — one code covers the following signatures in th
   REQUIRE(token->Sign(r));
   CHECK(svc.authorize == 2);
   CHECK(svc.authorize_bodies[1]["numSignatures"] == 1);
+}
+
+TEST_CASE("cloud token: no_prompt — a code that needs a person is refused, other sources still sign") {
+  Service svc;
+  CloudSettings s;
+  s.pinentry = "/nonexistent/pinentry";  // were it run, the error would be CKR_DEVICE_ERROR
+  auto token = svc.Token(s, AuthSource::kPrompt);
+  SignRequest ec;
+  ec.oid = PrivateOid(*token, CKK_EC);
+  ec.mechanism = CKM_ECDSA;
+  ec.inputs = {wire::Bytes(32, 0x5a)};
+  ec.no_prompt = true;
+  auto refused = token->Sign(ec);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().rv == kCkrPromptRequired);
+  CHECK(svc.authorize == 0);
+  ec.code = Secret("123456");  // a code the application gave: nobody is asked
+  CHECK(token->Sign(ec));
+
+  // SCAL1: an open window needs no code, so no_prompt signs from it.
+  SignRequest rsa;
+  rsa.oid = PrivateOid(*token, CKK_RSA);
+  rsa.mechanism = CKM_RSA_PKCS;
+  rsa.inputs = {Sha256DigestInfo()};
+  rsa.no_prompt = true;
+  CHECK(token->Sign(rsa).error().rv == kCkrPromptRequired);
+  rsa.code = Secret("123456");
+  REQUIRE(token->Sign(rsa));  // opens the window
+  rsa.code.reset();
+  CHECK(token->Sign(rsa));
+  CHECK(svc.authorize == 2);
+  CHECK(svc.sign == 3);
+  CHECK(token->SignBatch(SignRequest{.oid = rsa.oid, .mechanism = CKM_RSA_PKCS, .inputs = {Sha256DigestInfo()}, .no_prompt = true})
+            .error()
+            .rv == kCkrPromptRequired);
+
+  // The code command needs nobody: no_prompt changes nothing.
+  auto command = svc.Token({}, AuthSource::kCommand);
+  ec.oid = PrivateOid(*command, CKK_EC);
+  ec.code.reset();
+  CHECK(command->Sign(ec));
 }
 
 TEST_CASE("cloud token: inputs the service cannot sign are refused before any call") {

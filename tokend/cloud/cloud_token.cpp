@@ -262,7 +262,12 @@ Result<CloudToken::Mapped> CloudToken::Map(const Credential& c, unsigned long me
   }
 }
 
-Result<Secret> CloudToken::Code(const Credential& c, const Requester& who, std::size_t count, const std::string& error) {
+Result<Secret> CloudToken::Code(const Credential& c, const SignRequest& request, std::size_t count) {
+  if (request.code) return *request.code;
+  const Requester& who = request.who;
+  if (settings_.source == AuthSource::kPrompt && request.no_prompt)
+    return Fail(kCkrPromptRequired, "a signature with credential " + c.info.id + " of cloud token '" + account_ +
+                                        "' needs a code from the person (cloud.authorization is 'prompt') and the caller asked for no prompt");
   std::lock_guard prompt(g_prompt_mutex);
   if (settings_.source == AuthSource::kCommand) {
     if (settings_.otp_command.empty())
@@ -279,7 +284,6 @@ Result<Secret> CloudToken::Code(const Credential& c, const Requester& who, std::
                      " with\n" + c.info.subject_dn + "\nissued by " + c.info.issuer_dn + "\n\nEnter the code from your authenticator app (" +
                      account_ + ").";
   text.prompt = "Code:";
-  text.error = error;
   LogInfo("cloud token '" + account_ + "': asking for a code (" + what + " by " + who.app + ")");
   auto code = AskPinentry(settings_.pinentry, text, settings_.prompt_timeout);
   if (!code) LogInfo("cloud token '" + account_ + "': no code: " + code.error().message);
@@ -318,7 +322,7 @@ Result<wire::Bytes> CloudToken::SignOnce(const Credential& c, const Mapped& m, c
       unsigned n = c.info.multisign;
       if (c.info.quota && c.info.quota->total > c.info.quota->used)
         n = static_cast<unsigned>(std::min<std::uint64_t>(n, c.info.quota->total - c.info.quota->used));
-      Secret code = request.code ? *request.code : VT_TRY(Code(c, request.who, 1, ""));
+      Secret code = VT_TRY(Code(c, request, 1));
       auto authorized = client_->Authorize(id, code, std::max(1u, n), {}, m.hash_algo, CallDeadline());
       if (!authorized) return std::unexpected(Note(authorized.error()));
       sad = std::make_shared<csc::Sad>(std::move(*authorized));
@@ -328,7 +332,7 @@ Result<wire::Bytes> CloudToken::SignOnce(const Credential& c, const Mapped& m, c
               " signature(s) of credential " + id + " (window " + std::to_string(settings_.scal1_window.count()) + " s)");
     }
   } else {
-    Secret code = request.code ? *request.code : VT_TRY(Code(c, request.who, 1, ""));
+    Secret code = VT_TRY(Code(c, request, 1));
     // Bound to the hash (SCAL2 requires it; for SCAL1 it costs nothing).
     auto authorized = client_->Authorize(id, code, 1, hashes, m.hash_algo, CallDeadline());
     if (!authorized) return std::unexpected(Note(authorized.error()));
@@ -382,7 +386,7 @@ Result<std::vector<wire::Bytes>> CloudToken::SignBatch(const SignRequest& reques
       return Fail(CKR_ARGUMENTS_BAD, "every hash of a batch must use the same hash algorithm");
     hashes.push_back(mapped.back().hash);
   }
-  Secret code = request.code ? *request.code : VT_TRY(Code(c, request.who, n, ""));
+  Secret code = VT_TRY(Code(c, request, n));
   auto sad = client_->Authorize(c.info.id, code, static_cast<unsigned>(n), hashes, mapped[0].hash_algo, CallDeadline());
   code.Wipe();
   if (!sad) return std::unexpected(Note(sad.error()));

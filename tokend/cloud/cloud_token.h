@@ -76,6 +76,7 @@ struct SignRequest {
   std::vector<wire::Bytes> inputs;  // DigestInfos (RSA PKCS#1) or hashes
   std::optional<Secret> code;     // from the application; otherwise the configured source
   bool single_use_code = false;   // the code came from a context-specific login: no SCAL1 window
+  bool no_prompt = false;         // nobody may be asked: a code that needs a person fails with kCkrPromptRequired
   Requester who;
 };
 
@@ -133,7 +134,9 @@ class CloudToken {
   Result<Credential> CredentialFor(const SignRequest& request) const;
   Result<Mapped> Map(const Credential& c, unsigned long mechanism, const MechanismParams& params,
                      const wire::Bytes& input) const;
-  Result<Secret> Code(const Credential& c, const Requester& who, std::size_t count, const std::string& error);
+  // The caller's code, else one from the configured source (for `count`
+  // signatures); with no_prompt, a source that needs a person is not asked.
+  Result<Secret> Code(const Credential& c, const SignRequest& request, std::size_t count);
   Result<wire::Bytes> SignOnce(const Credential& c, const Mapped& m, const SignRequest& request, bool allow_window);
   csc::Deadline CallDeadline() const { return csc::Deadline::In(settings_.timeout); }
   std::shared_ptr<std::mutex> CredentialMutex(const std::string& id);
