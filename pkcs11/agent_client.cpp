@@ -24,6 +24,14 @@ constexpr auto kRetryInterval = std::chrono::milliseconds(1000);
 // application still sees events at once.
 constexpr auto kLinger = std::chrono::milliseconds(5);
 constexpr std::size_t kReadChunk = 64 * 1024;
+// A lone caller whose replies usually come within kMaxSpin (an emulated
+// token's RSA-2048 or P-256 signature) polls the socket for up to 1.5 times
+// the usual round trip before it sleeps: a sleeping thread costs two context
+// switches and, on an idle CPU, a wake-up far longer than the signature of a
+// P-256 key. Slower replies (cloud tokens, RSA-4096, prompts) are waited for
+// asleep.
+constexpr auto kMaxSpin = std::chrono::microseconds(500);
+constexpr int kSpinBackoff = 32;
 
 Result<int> TryConnect(const std::filesystem::path& socket_path) {
   sockaddr_un addr{};
@@ -196,9 +204,45 @@ bool AgentClient::ReadableBy(std::uint64_t epoch) const {
   return connected_.load(std::memory_order_acquire) && current_epoch_ == epoch && !shutdown_.load();
 }
 
-AgentClient::ReadResult AgentClient::ReadOnce(int fd, int timeout_ms, bool background) {
+std::chrono::nanoseconds AgentClient::SpinBudget() const {
+  const std::chrono::nanoseconds typical(round_trip_ns_.load(std::memory_order_relaxed));
+  if (typical.count() == 0 || typical > kMaxSpin) return {};
+  return std::min<std::chrono::nanoseconds>(kMaxSpin, typical * 3 / 2 + std::chrono::microseconds(20));
+}
+
+void AgentClient::NoteRoundTrip(std::chrono::nanoseconds took) {
+  const std::int64_t old = round_trip_ns_.load(std::memory_order_relaxed);
+  const std::int64_t now = old == 0 ? took.count() : old + (took.count() - old) / 8;
+  round_trip_ns_.store(now, std::memory_order_relaxed);
+}
+
+bool AgentClient::SpinUntilReadable(int fd) {
+  const auto budget = SpinBudget();
+  if (budget.count() == 0) return false;
+  // A spin that ran out (a busy machine, a slow request) is not tried again
+  // for the next kSpinBackoff replies.
+  if (spin_skip_.load(std::memory_order_relaxed) > 0) {
+    spin_skip_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  const auto start = Clock::now();
+  pollfd pfd{fd, POLLIN, 0};
+  for (;;) {
+    if (::poll(&pfd, 1, 0) != 0) return true;  // readable, closed or an error: ReadOnce sees which
+    // No sched_yield(): on a busy machine it gives the CPU away for a whole
+    // time slice, far longer than the reply takes.
+    if (Clock::now() - start >= budget) {
+      spin_skip_.store(kSpinBackoff, std::memory_order_relaxed);
+      return false;
+    }
+  }
+}
+
+AgentClient::ReadResult AgentClient::ReadOnce(int fd, int timeout_ms, ReadMode mode) {
+  const bool background = mode == ReadMode::kBackground;
   pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-  const int n = ::poll(fds, background ? 2 : 1, timeout_ms);
+  const int n = (mode == ReadMode::kSpinFirst && SpinUntilReadable(fd)) ? ::poll(fds, 1, 0)
+                                                                        : ::poll(fds, background ? 2 : 1, timeout_ms);
   if (n < 0 && errno != EINTR) {
     ConnectionLost(fd, std::string("poll: ") + std::strerror(errno));
     return ReadResult::kClosed;
@@ -278,7 +322,7 @@ void AgentClient::BackgroundReader(int fd, std::uint64_t epoch) {
     reading_ = true;
     background_reading_ = true;
     lock.unlock();
-    const ReadResult r = ReadOnce(fd, -1, true);
+    const ReadResult r = ReadOnce(fd, -1, ReadMode::kBackground);
     lock.lock();
     reading_ = false;
     background_reading_ = false;
@@ -297,9 +341,12 @@ Result<wire::Json> AgentClient::Wait(const std::shared_ptr<Pending>& p, std::uin
     if (now >= deadline) break;
     if (!reading_ && ReadableBy(epoch)) {
       reading_ = true;
+      // Spinning pays only for a lone caller: with more, the CPUs are busy
+      // anyway and the agent needs them.
+      const bool spin = waiting_ == 1;
       lock.unlock();
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-      ReadOnce(fd, static_cast<int>(std::min<long long>(left, 3600 * 1000)), false);
+      ReadOnce(fd, static_cast<int>(std::min<long long>(left, 3600 * 1000)), spin ? ReadMode::kSpinFirst : ReadMode::kBlock);
       lock.lock();
       reading_ = false;
       reply_cv_.notify_all();  // the read side is free for the next waiter
@@ -339,6 +386,7 @@ Result<wire::Json> AgentClient::Call(wire::Json request) {
     ++waiting_;
   }
   request["id"] = id;
+  const auto started = Clock::now();
   Result<void> sent;
   int fd = -1;
   {
@@ -358,7 +406,9 @@ Result<wire::Json> AgentClient::Call(wire::Json request) {
     last_wait_end_ = Clock::now();
     return std::unexpected(sent.error());
   }
-  return Wait(p, id, fd, epoch);
+  auto reply = Wait(p, id, fd, epoch);
+  NoteRoundTrip(Clock::now() - started);
+  return reply;
 }
 
 void AgentClient::Shutdown() {

@@ -10,6 +10,10 @@
 // other thread woken. When no Call() has been waiting for kLinger, the
 // background reader takes the read side and waits for events; a Call() that
 // finds it there asks it (eventfd) to give the socket back.
+// A lone caller whose replies usually come quickly polls the socket for a
+// little while (bounded by its recent round trips, at most 500 µs) before it
+// sleeps in poll(): a sleep and wake-up cost more than a P-256 signature.
+// A spin that runs out (a busy machine) turns spinning off for a while.
 // Events go to the Listener on whichever thread reads them, before the
 // replies that follow them; a Listener must never Call() from there (it would
 // wait on itself), nor take a lock that a thread may hold across Call().
@@ -76,6 +80,7 @@ class AgentClient {
     Result<wire::Json> reply = wire::Json();
   };
   enum class ReadResult { kMore, kClosed };
+  enum class ReadMode { kBlock, kSpinFirst, kBackground };
 
   Result<int> Connect();
   Result<void> Hello(int fd);
@@ -85,7 +90,12 @@ class AgentClient {
   // For the holder of the read side: waits until the socket (or, for the
   // background reader, the wake eventfd) is readable or `timeout_ms` passes,
   // then reads what is there and dispatches every whole frame.
-  ReadResult ReadOnce(int fd, int timeout_ms, bool background);
+  ReadResult ReadOnce(int fd, int timeout_ms, ReadMode mode);
+  // Before blocking for a reply expected soon, polls the socket for up to
+  // SpinBudget(): true when it became readable meanwhile.
+  bool SpinUntilReadable(int fd);
+  std::chrono::nanoseconds SpinBudget() const;
+  void NoteRoundTrip(std::chrono::nanoseconds took);
   bool ReadableBy(std::uint64_t epoch) const;  // pending_mutex_ held
   void ConnectionLost(int fd, const std::string& why);
   void FailAllPending(const std::string& why);
@@ -103,6 +113,8 @@ class AgentClient {
   std::atomic<bool> connected_{false};
   std::atomic<bool> shutdown_{false};
   std::atomic<int> fd_{-1};
+  std::atomic<std::int64_t> round_trip_ns_{0};  // moving average of Call()'s send-to-reply time
+  std::atomic<int> spin_skip_{0};               // replies to wait for asleep after a spin ran out
   int wake_fd_ = -1;         // eventfd: asks the background reader to give up the socket
   std::uint64_t epoch_ = 0;  // guarded by connect_mutex_
 
