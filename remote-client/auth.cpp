@@ -58,6 +58,7 @@ Result<void> Client::StoreTokens(std::string_view endpoint, Json& body, SessionT
   std::lock_guard lock(mutex_);
   if (tokens.refresh_token.empty() && keep_old_refresh) tokens.refresh_token = session_.refresh_token;
   session_ = std::move(tokens);
+  ++session_generation_;
   return {};
 }
 
@@ -89,6 +90,11 @@ Result<void> Client::ExchangeCode(const Secret& code, const Secret& verifier,
 }
 
 Result<void> Client::Refresh(OptDeadline d) {
+  std::lock_guard lock(refresh_mutex_);
+  return RefreshLocked(Resolve(d));
+}
+
+Result<void> Client::RefreshLocked(Deadline d) {
   SessionTokens current = Session();
   if (current.refresh_token.empty())
     return CscFail(CscErrorKind::Unauthorized, "refresh: no refresh token held (log in with remember)");
@@ -99,26 +105,27 @@ Result<void> Client::Refresh(OptDeadline d) {
     AddFormField(form, "client_id", options_.client_id);
     Call call{.endpoint = "oauth2/token", .url = OAuthUrl("token"),
               .content_type = "application/x-www-form-urlencoded", .body = ToBytes(form)};
-    Json answer = VT_TRY(Execute(std::move(call), Resolve(d)));
+    Json answer = VT_TRY(Execute(std::move(call), d));
     return StoreTokens("oauth2/token", answer, SessionTokens::Origin::OAuth2, true);
   }
   Json plain = {{"rememberMe", true}};
   SecretJsonBody body(plain.dump());
   body.AddSecret("refresh_token", current.refresh_token.view());
   Call call{.endpoint = "auth/login", .url = CscUrl("auth/login"), .body = body.Finish()};
-  Json answer = VT_TRY(Execute(std::move(call), Resolve(d)));
+  Json answer = VT_TRY(Execute(std::move(call), d));
   return StoreTokens("auth/login", answer, SessionTokens::Origin::Login, true);
 }
 
 Result<void> Client::EnsureFreshToken(Deadline deadline) {
-  bool refresh = false;
-  {
+  auto due = [&] {
     std::lock_guard lock(mutex_);
-    refresh = !session_.access_token.empty() && !session_.refresh_token.empty() &&
-              session_.expires - Clock::now() < options_.refresh_margin;
-  }
-  if (!refresh) return {};
-  return Refresh(deadline);
+    return !session_.access_token.empty() && !session_.refresh_token.empty() &&
+           session_.expires - Clock::now() < options_.refresh_margin;
+  };
+  if (!due()) return {};
+  std::lock_guard lock(refresh_mutex_);
+  if (!due()) return {};  // another thread refreshed while we waited
+  return RefreshLocked(deadline);
 }
 
 Result<void> Client::Revoke(OptDeadline d) {
@@ -130,7 +137,8 @@ Result<void> Client::Revoke(OptDeadline d) {
   body.AddSecret("token", refresh ? current.refresh_token.view() : current.access_token.view());
   SecureBytes bytes = body.Finish();
   const Deadline deadline = Resolve(d);
-  Call call{.endpoint = "auth/revoke", .url = CscUrl("auth/revoke"), .body = bytes, .auth = Auth::Bearer};
+  Call call{.endpoint = "auth/revoke", .url = CscUrl("auth/revoke"), .body = bytes, .auth = Auth::Bearer,
+            .refresh_on_401 = false};
   auto result = Execute(std::move(call), deadline);
   if (!result && refresh && KindOf(result.error()) == CscErrorKind::Unauthorized) {
     // The access token is gone but the refresh token may live on: revoke it

@@ -47,8 +47,24 @@ std::string Client::OAuthUrl(std::string_view path) const {
 
 Result<Json> Client::Execute(Call call, Deadline deadline) {
   auto backoff = options_.backoff;
+  bool refreshed = false;
   for (int attempt = 1;; ++attempt) {
+    const std::uint64_t generation = SessionGeneration();
     auto result = ExecuteOnce(call, deadline);
+    // The service no longer accepts the access token though our clock says
+    // it is valid (its clock or its token lifetime differ from ours): with a
+    // refresh token, refresh once and resend. A 401 is answered before the
+    // request is processed, so the resend spends no code or signature twice.
+    if (!result && call.auth == Auth::Bearer && call.refresh_on_401 && !refreshed &&
+        KindOf(result.error()) == CscErrorKind::Unauthorized &&
+        result.error().message.find(": HTTP 401") != std::string::npos && !Session().refresh_token.empty()) {
+      refreshed = true;
+      std::lock_guard lock(refresh_mutex_);
+      // Another thread may have refreshed meanwhile: then just resend.
+      if (SessionGeneration() == generation) VT_CHECK(RefreshLocked(deadline));
+      --attempt;
+      continue;
+    }
     if (result || call.retry == Retry::Never || attempt >= options_.max_attempts ||
         !Transient(result.error()))
       return result;
@@ -135,11 +151,18 @@ SessionTokens Client::Session() const {
 void Client::SetSession(SessionTokens tokens) {
   std::lock_guard lock(mutex_);
   session_ = std::move(tokens);
+  ++session_generation_;
 }
 
 void Client::ClearSession() {
   std::lock_guard lock(mutex_);
   session_ = SessionTokens{};
+  ++session_generation_;
+}
+
+std::uint64_t Client::SessionGeneration() const {
+  std::lock_guard lock(mutex_);
+  return session_generation_;
 }
 
 Result<ServiceInfo> ParseServiceInfo(const Json& body) {

@@ -106,6 +106,9 @@ class Client {
     Auth auth = Auth::None;
     Secret authorization{};  // explicit header (Basic) when auth == None
     Retry retry = Retry::Never;
+    // Bearer calls: after a 401, refresh once and resend (not for revoke,
+    // whose body names the refresh token a refresh would rotate away).
+    bool refresh_on_401 = true;
   };
 
   Deadline Resolve(OptDeadline d) const;
@@ -117,14 +120,22 @@ class Client {
   Result<Json> Execute(Call call, Deadline deadline);
   Result<Json> ExecuteOnce(const Call& call, Deadline deadline);
   Result<void> EnsureFreshToken(Deadline deadline);
+  // Refresh() with refresh_mutex_ held.
+  Result<void> RefreshLocked(Deadline deadline);
+  std::uint64_t SessionGeneration() const;
   Result<void> StoreTokens(std::string_view endpoint, Json& body, SessionTokens::Origin origin,
                            bool keep_old_refresh);
   Result<KeyInfo> KeyFor(std::string_view credential_id, Deadline deadline);
 
   ClientOptions options_;
   std::shared_ptr<HttpTransport> transport_;
-  mutable std::mutex mutex_;  // guards session_ and keys_
+  mutable std::mutex mutex_;  // guards session_, session_generation_ and keys_
   SessionTokens session_;
+  std::uint64_t session_generation_ = 0;  // +1 whenever session_ changes
+  // One refresh at a time: refresh tokens rotate, so a second thread
+  // refreshing with the token the first one just spent would be refused and
+  // end the session.
+  std::mutex refresh_mutex_;
   std::map<std::string, KeyInfo, std::less<>> keys_;  // credentialID -> key
 };
 
