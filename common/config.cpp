@@ -50,7 +50,7 @@ constexpr Key kSchema[] = {
     {"cloud.scal1_window_seconds", Kind::kInt, "300", 0, 3600},  // one SCAL1 code covers up to multisign signatures this long
     {"cloud.timeout_ms", Kind::kInt, "20000", 1000, 300000},     // each call to the service
     {"cloud.prompt_timeout_seconds", Kind::kInt, "120", 5, 3600},  // a prompt or otp_command without an answer is cancelled
-    {"cloud.refresh_seconds", Kind::kInt, "300", 10, 86400},       // background refresh of the credentials
+    {"cloud.refresh_seconds", Kind::kInt, "300", 1, 86400},        // background refresh of the credentials (and check of the session)
     {"cloud.browser", Kind::kString, ""},           // vtoken login: command that opens a URL; empty = xdg-open
     // [pkcs11]
     {"pkcs11.log_level", Kind::kString, "warning"},

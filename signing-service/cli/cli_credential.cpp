@@ -15,6 +15,7 @@ struct IssueOptions {
   std::string email;
   std::string key = "rsa2048";
   int years = 1;
+  int days = 0;  // > 0: validity in days instead of years (short certificates for tests)
   int quota = 200;
   int scal = 1;
   int multisign = 10;
@@ -46,7 +47,8 @@ int Issue(Globals& g, const IssueOptions& o) {
   c.quota_total = o.quota;
   c.label = o.label.empty() ? "vtoken " + c.key_type + " signing key" : o.label;
   std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
-  std::int64_t span = static_cast<std::int64_t>(o.years) * 365 * 86400;
+  std::int64_t span = o.days > 0 ? static_cast<std::int64_t>(o.days) * 86400
+                                 : static_cast<std::int64_t>(o.years) * 365 * 86400;
   if (o.expired) {
     c.not_after = now - 86400;  // expired yesterday
     c.not_before = c.not_after - span;
@@ -139,7 +141,10 @@ void AddCredential(CLI::App& app, Globals& g) {
   auto o = std::make_shared<IssueOptions>();
   issue->add_option("--email", o->email, "Owner account")->required();
   issue->add_option("--key", o->key, "Key type")->check(CLI::IsMember({"rsa2048", "rsa3072", "rsa4096", "p256", "p384"}));
-  issue->add_option("--years", o->years, "Certificate validity in years")->check(CLI::IsMember({1, 2, 3}));
+  auto* years = issue->add_option("--years", o->years, "Certificate validity in years")->check(CLI::IsMember({1, 2, 3}));
+  issue->add_option("--days", o->days, "Certificate validity in days instead (short certificates, e.g. for tests)")
+      ->check(CLI::Range(1, 3 * 366))
+      ->excludes(years);
   issue->add_option("--quota", o->quota, "Signature quota (packages: 200, 400, 600)")->check(CLI::Range(1, 1000000));
   issue->add_option("--scal", o->scal, "Sole control assurance level: 1 or 2 (SAD bound to hashes)")
       ->check(CLI::IsMember({1, 2}));

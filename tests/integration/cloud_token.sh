@@ -16,17 +16,7 @@ service_configure_agent "scal1_window_seconds = 300" "timeout_ms = 3000"
 
 steps() { cat "$SERVICE_DIR/step"; }
 echo "document to sign" >"$work/data"
-# The private key's CKA_ID by label (pkcs11-tool --sign picks keys by --id only).
-id_of() {
-  p11 --token-label alice@example.org --login --list-objects --type privkey |
-    awk -v l="$1" '$1 == "label:" {found = ($2 == l)} found && $1 == "ID:" {print $2; exit}'
-}
-# sign LABEL MECHANISM OUT [pkcs11-tool options...]
-sign() {
-  local label=$1 mech=$2 out=$3
-  shift 3
-  p11 --token-label alice@example.org --login --sign --id "$(id_of "$label")" -m "$mech" -i "$work/data" -o "$out" "$@"
-}
+sign() { cloud_sign "$@"; }  # sign LABEL MECHANISM OUT [pkcs11-tool options...] (service.sh)
 verify() {  # verify LABEL SIGNATURE [openssl dgst options...]
   local label=$1 sig=$2
   shift 2

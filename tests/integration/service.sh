@@ -9,6 +9,7 @@
 #   service_code                  # a fresh TOTP code (moves the service clock one step on)
 #   service_configure_agent       # [cloud] service_url, ca_file, otp_command in the agent's config
 #   service_login                 # vtoken login --no-browser with a fresh code
+#   cloud_sign LABEL ECDSA-SHA256 OUT   # pkcs11-tool signs $work/data with that cloud key
 #   service_fault '{"drop":true,"path":"/csc/v2/signatures/signHash"}'
 #   service_stop
 #
@@ -19,6 +20,7 @@
 # a file, so the agent's otp_command (a child of the agent) shares it.
 #   $SERVICE_CODE_CMD             # that command, for cloud.otp_command
 #   echo wrong >"$SERVICE_DIR/code-mode"   # makes it print a wrong code (rm the file to undo)
+#   service_clock_jump 2678400    # the service clock 31 days ahead from now on (codes follow it)
 
 service_bin=$build/bin/vtoken-signing-service
 SERVICE_DIR=$scratch/service
@@ -60,7 +62,7 @@ exec 9>"$SERVICE_DIR/step.lock"
 flock 9
 step=\$((\$(cat "$SERVICE_DIR/step") + 1))
 echo "\$step" >"$SERVICE_DIR/step"
-offset=\$((step * 30))
+offset=\$((\$(cat "$SERVICE_DIR/clock-base" 2>/dev/null || echo 0) + step * 30))
 curl -sf --cacert "$SERVICE_CA" -X POST -H 'Content-Type: application/json' \
   -d "{\"offset_seconds\": \$offset}" "$SERVICE_URL/test/clock" >/dev/null || true  # a dead service: the code is still printed
 oathtool --totp -b "\$(cat "$SERVICE_DIR/secret")" --now "@\$((\$(date +%s) + offset))"
@@ -101,6 +103,12 @@ service_post() {  # service_post PATH JSON
   curl -sf --cacert "$SERVICE_CA" -X POST -H 'Content-Type: application/json' -d "$2" "$SERVICE_URL$1"
 }
 service_fault() { service_post /test/fault "$1"; }
+# service_clock_jump SECONDS: moves the service clock SECONDS ahead of real
+# time (plus the steps the codes took), for expiry; later codes follow it.
+service_clock_jump() {
+  echo "$1" >"$SERVICE_DIR/clock-base"
+  service_post /test/clock "{\"offset_seconds\": $(($1 + $(cat "$SERVICE_DIR/step") * 30))}" >/dev/null
+}
 
 # service_configure_agent [extra INI lines...]: the agent's config file with
 # the [cloud] section for this service; the code command is the default
@@ -116,6 +124,20 @@ service_configure_agent() {
     local line
     for line in "$@"; do echo "$line"; done
   } >"$XDG_CONFIG_HOME/vtoken/vtoken.conf"
+}
+
+# cloud_key_id LABEL: the CKA_ID of the cloud token's private key with that
+# label (pkcs11-tool --sign picks keys by --id only).
+cloud_key_id() {
+  p11 --token-label "$SERVICE_EMAIL" --login --list-objects --type privkey |
+    awk -v l="$1" '$1 == "label:" {found = ($2 == l)} found && $1 == "ID:" {print $2; exit}'
+}
+# cloud_sign LABEL MECHANISM OUT [pkcs11-tool options...]: signs $work/data
+# with the cloud key of that label.
+cloud_sign() {
+  local label=$1 mech=$2 out=$3
+  shift 3
+  p11 --token-label "$SERVICE_EMAIL" --login --sign --id "$(cloud_key_id "$label")" -m "$mech" -i "$work/data" -o "$out" "$@"
 }
 
 # service_login [vtoken login options...]: logs the agent in without a browser.

@@ -214,12 +214,19 @@ void PrintCloudStatus(Context& ctx) {
       std::printf("      credential: %s\n", c.value("credential_id", "").c_str());
       std::printf("      subject:    %s\n", c.value("subject", "").c_str());
       std::printf("      issuer:     %s\n", c.value("issuer", "").c_str());
-      std::printf("      valid:      %s to %s, %lld days left%s\n", Date(c.value("valid_from", 0LL)).c_str(),
-                  Date(c.value("valid_to", 0LL)).c_str(), days,
-                  c.value("cert_status", "") != "valid" ? (" [" + c.value("cert_status", std::string()) + "]").c_str()
-                  : c.value("expiry_warning", false) ? "  WARNING: renew it soon" : "");
+      const std::string cert_status = c.value("cert_status", std::string("valid"));
+      std::string state;
+      if (cert_status == "expired" || (cert_status == "valid" && c.value("valid_to", 0LL) > 0 && days < 0))
+        state = "EXPIRED: it cannot sign; ask the signing service for a new certificate";
+      else if (cert_status != "valid")
+        state = cert_status + ": it cannot sign";
+      else
+        state = std::to_string(days) + " days left" +
+                (c.value("expiry_warning", false) ? "  WARNING: expires within 45 days, renew it soon" : "");
+      std::printf("      valid:      %s to %s, %s\n", Date(c.value("valid_from", 0LL)).c_str(),
+                  Date(c.value("valid_to", 0LL)).c_str(), state.c_str());
       const long long left = c.value("signatures_left", -1LL);
-      if (left >= 0) std::printf("      signatures: %lld left\n", left);
+      if (left >= 0) std::printf("      signatures: %lld left%s\n", left, left == 0 ? " (quota used up)" : "");
       std::printf("      authorization: %s\n", c.value("authorization", "").c_str());
     }
   }

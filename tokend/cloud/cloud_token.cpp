@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "common/ckr_names.h"
 #include "common/der.h"
@@ -18,6 +19,10 @@ namespace vtoken::agent::cloud {
 namespace {
 
 using wire::Json;
+
+// `vtoken status` warns from this many days before a certificate expires
+// (what the service's rekey notice does).
+constexpr std::int64_t kExpiryWarningDays = 45;
 
 // One prompt at a time for the whole agent: two windows asking for a code
 // at once would leave the person guessing which is which.
@@ -92,6 +97,41 @@ std::string HashName(csc::HashAlgo h) {
   return "?";
 }
 
+// "2026-11-23" (UTC), for messages.
+std::string Day(const std::optional<std::chrono::system_clock::time_point>& t) {
+  if (!t) return "?";
+  const std::time_t secs = std::chrono::system_clock::to_time_t(*t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d", &tm);
+  return text;
+}
+
+// What the person can do about a refused signature: appended to the error
+// (the agent's log, `vtoken sign`) after the service's own words.
+std::string Advice(csc::CscErrorKind kind) {
+  using K = csc::CscErrorKind;
+  switch (kind) {
+    case K::WrongCode:
+      return "the authenticator code was wrong or already used: sign again with the next code "
+             "(5 wrong codes in a row block signing)";
+    case K::Blocked:
+      return "signing is blocked after too many wrong codes: the signing service's administrator must unblock "
+             "the account";
+    case K::CertificateExpired: return "the certificate has expired: ask the signing service for a new one";
+    case K::CertificateRevoked: return "the certificate was revoked: ask the signing service for a new one";
+    case K::QuotaExceeded: return "the signature quota is used up: ask the signing service for more signatures";
+    case K::Unauthorized: return "the session with the signing service ended: log in again (vtoken login)";
+    case K::Unreachable:
+    case K::Timeout:
+    case K::TlsFailure:
+    case K::BadResponse:
+    case K::ServerError: return "the signing service could not be reached or did not answer properly: try again later";
+    default: return {};
+  }
+}
+
 }  // namespace
 
 CloudSettings SettingsFromConfig(const Config& config) {
@@ -139,7 +179,7 @@ CloudToken::CloudToken(std::uint64_t slot_id, std::string service_url, std::stri
 Error CloudToken::Note(const Error& e) {
   if (csc::KindOf(e) == csc::CscErrorKind::Unauthorized) {
     std::lock_guard lock(mu_);
-    if (!dead_) dead_reason_ = e.message;
+    if (!dead_) dead_reason_ = e.message + " — " + Advice(csc::CscErrorKind::Unauthorized);
     dead_ = true;
   }
   return e;
@@ -228,6 +268,64 @@ Result<CloudToken::Credential> CloudToken::CredentialFor(const SignRequest& requ
   return Fail(CKR_OBJECT_HANDLE_INVALID, "no such object on cloud token '" + account_ + "'");
 }
 
+Result<void> CloudToken::CheckUsable(const Credential& c, std::size_t count) const {
+  using K = csc::CscErrorKind;
+  const auto& i = c.info;
+  const std::string who = "credential " + i.id + " (" + i.subject_dn + ")";
+  if (i.cert_status == "revoked")
+    return csc::CscFail(K::CertificateRevoked, who + ": the certificate is revoked — " + Advice(K::CertificateRevoked));
+  if (i.cert_status == "expired" || (i.valid_to && *i.valid_to <= std::chrono::system_clock::now()))
+    return csc::CscFail(K::CertificateExpired, who + ": the certificate expired on " + Day(i.valid_to) + " — " +
+                                                   Advice(K::CertificateExpired));
+  if (i.quota && i.quota->used + count > i.quota->total) {
+    const auto left = i.quota->total > i.quota->used ? i.quota->total - i.quota->used : 0;
+    return csc::CscFail(K::QuotaExceeded, who + ": " + std::to_string(left) + " of " + std::to_string(i.quota->total) +
+                                              " signatures left in the quota, " + std::to_string(count) +
+                                              " needed — " + Advice(K::QuotaExceeded));
+  }
+  return {};
+}
+
+void CloudToken::Account(const std::string& id, std::size_t signed_now) {
+  std::lock_guard lock(mu_);
+  if (auto it = credentials_.find(id); it != credentials_.end() && it->second.info.quota)
+    it->second.info.quota->used += signed_now;
+}
+
+Error CloudToken::Learn(const std::string& id, const Error& e) {
+  using K = csc::CscErrorKind;
+  Error out = Note(e);
+  const auto kind = csc::KindOf(e);
+  if (!kind) return out;
+  {
+    std::lock_guard lock(mu_);
+    auto it = credentials_.find(id);
+    auto* info = it == credentials_.end() ? nullptr : &it->second.info;
+    switch (*kind) {
+      case K::CertificateExpired:
+      case K::CertificateRevoked:
+        if (info) {
+          info->cert_status = *kind == K::CertificateExpired ? "expired" : "revoked";
+          info->key.enabled = false;
+        }
+        break;
+      case K::QuotaExceeded:
+        if (info && info->quota) info->quota->used = std::max(info->quota->used, info->quota->total);
+        break;
+      case K::WrongCode:
+        prompt_note_ = "The last code was not accepted (wrong or already used): enter the next one.";
+        break;
+      case K::Blocked:
+        prompt_note_ = "Signing was blocked after too many wrong codes; it works again once the service unblocks it.";
+        break;
+      default: break;
+    }
+  }
+  if (const auto advice = Advice(*kind); !advice.empty() && out.message.find(advice) == std::string::npos)
+    out.message += " — " + advice;
+  return out;
+}
+
 Result<CloudToken::Mapped> CloudToken::Map(const Credential& c, unsigned long mechanism, const MechanismParams& params,
                                            const wire::Bytes& input) const {
   const bool ec = c.info.key.type == csc::KeyType::Ec;
@@ -284,6 +382,11 @@ Result<Secret> CloudToken::Code(const Credential& c, const SignRequest& request,
                      " with\n" + c.info.subject_dn + "\nissued by " + c.info.issuer_dn + "\n\nEnter the code from your authenticator app (" +
                      account_ + ").";
   text.prompt = "Code:";
+  {
+    std::lock_guard lock(mu_);
+    std::string note = std::exchange(prompt_note_, std::string());  // why the last code did not work
+    if (text.error.empty()) text.error = std::move(note);
+  }
   LogInfo("cloud token '" + account_ + "': asking for a code (" + what + " by " + who.app + ")");
   auto code = AskPinentry(settings_.pinentry, text, settings_.prompt_timeout);
   if (!code) LogInfo("cloud token '" + account_ + "': no code: " + code.error().message);
@@ -324,7 +427,7 @@ Result<wire::Bytes> CloudToken::SignOnce(const Credential& c, const Mapped& m, c
         n = static_cast<unsigned>(std::min<std::uint64_t>(n, c.info.quota->total - c.info.quota->used));
       Secret code = VT_TRY(Code(c, request, 1));
       auto authorized = client_->Authorize(id, code, std::max(1u, n), {}, m.hash_algo, CallDeadline());
-      if (!authorized) return std::unexpected(Note(authorized.error()));
+      if (!authorized) return std::unexpected(Learn(id, authorized.error()));
       sad = std::make_shared<csc::Sad>(std::move(*authorized));
       std::lock_guard lock(mu_);
       windows_[id] = Window{sad, sad->num_signatures - 1, std::chrono::steady_clock::now() + settings_.scal1_window};
@@ -335,7 +438,7 @@ Result<wire::Bytes> CloudToken::SignOnce(const Credential& c, const Mapped& m, c
     Secret code = VT_TRY(Code(c, request, 1));
     // Bound to the hash (SCAL2 requires it; for SCAL1 it costs nothing).
     auto authorized = client_->Authorize(id, code, 1, hashes, m.hash_algo, CallDeadline());
-    if (!authorized) return std::unexpected(Note(authorized.error()));
+    if (!authorized) return std::unexpected(Learn(id, authorized.error()));
     sad = std::make_shared<csc::Sad>(std::move(*authorized));
   }
   auto signatures = client_->SignHash(id, *sad, hashes, m.hash_algo, m.algo, CallDeadline());
@@ -344,8 +447,9 @@ Result<wire::Bytes> CloudToken::SignOnce(const Credential& c, const Mapped& m, c
       std::lock_guard lock(mu_);
       if (auto it = windows_.find(id); it != windows_.end() && it->second.sad == sad) windows_.erase(it);
     }
-    return std::unexpected(Note(signatures.error()));
+    return std::unexpected(Learn(id, signatures.error()));
   }
+  Account(id, signatures->size());
   if (signatures->size() != 1) return Fail(CKR_DEVICE_ERROR, "the service returned no signature");
   return std::move((*signatures)[0]);
 }
@@ -354,7 +458,9 @@ Result<wire::Bytes> CloudToken::Sign(const SignRequest& request) {
   if (request.inputs.size() != 1) return Fail(CKR_ARGUMENTS_BAD, "one input per signature");
   const Credential c = VT_TRY(CredentialFor(request));
   const Mapped m = VT_TRY(Map(c, request.mechanism, request.params, request.inputs[0]));
-  auto signature = SignOnce(c, m, request, true);
+  Result<wire::Bytes> signature = std::unexpected(Error{});
+  if (auto usable = CheckUsable(c, 1); !usable) signature = std::unexpected(usable.error());
+  else signature = SignOnce(c, m, request, true);
   if (!signature) {
     // A shared SCAL1 authorization that the service no longer accepts (used
     // up or expired there): authorize once more with a new code.
@@ -386,10 +492,19 @@ Result<std::vector<wire::Bytes>> CloudToken::SignBatch(const SignRequest& reques
       return Fail(CKR_ARGUMENTS_BAD, "every hash of a batch must use the same hash algorithm");
     hashes.push_back(mapped.back().hash);
   }
+  if (auto usable = CheckUsable(c, n); !usable) {
+    LogWarning("cloud token '" + account_ + "': batch of " + std::to_string(n) + " refused: " + usable.error().message);
+    return std::unexpected(usable.error());
+  }
   Secret code = VT_TRY(Code(c, request, n));
   auto sad = client_->Authorize(c.info.id, code, static_cast<unsigned>(n), hashes, mapped[0].hash_algo, CallDeadline());
   code.Wipe();
-  if (!sad) return std::unexpected(Note(sad.error()));
+  if (!sad) {
+    Error e = Learn(c.info.id, sad.error());
+    LogWarning("cloud token '" + account_ + "': batch of " + std::to_string(n) + " with credential " + c.info.id +
+               " not authorized: " + Describe(e));
+    return std::unexpected(std::move(e));
+  }
   std::vector<wire::Bytes> out;
   constexpr std::size_t kPerCall = 64;  // the service's limit of hashes per signHash
   for (std::size_t at = 0; at < n; at += kPerCall) {
@@ -399,8 +514,9 @@ Result<std::vector<wire::Bytes>> CloudToken::SignBatch(const SignRequest& reques
     if (!sigs) {
       LogWarning("cloud token '" + account_ + "': batch of " + std::to_string(n) + " with credential " + c.info.id +
                  " failed after " + std::to_string(at) + ": " + Describe(sigs.error()));
-      return std::unexpected(Note(sigs.error()));
+      return std::unexpected(Learn(c.info.id, sigs.error()));
     }
+    Account(c.info.id, sigs->size());
     for (auto& s : *sigs) out.push_back(std::move(s));
   }
   LogInfo("cloud token '" + account_ + "': batch of " + std::to_string(n) + " " + HashName(mapped[0].hash_algo) +
@@ -447,7 +563,7 @@ Json CloudToken::Status() const {
                          {"valid_from", UnixSeconds(i.valid_from)},
                          {"valid_to", UnixSeconds(i.valid_to)},
                          {"days_left", days_left},
-                         {"expiry_warning", i.valid_to && days_left < 45},
+                         {"expiry_warning", i.valid_to && days_left <= kExpiryWarningDays},
                          {"cert_status", i.cert_status},
                          {"key_enabled", i.key.enabled},
                          {"key", (i.key.type == csc::KeyType::Ec ? "EC " : "RSA ") + std::to_string(i.key.bits)},

@@ -132,6 +132,16 @@ class CloudToken {
   };
 
   Result<Credential> CredentialFor(const SignRequest& request) const;
+  // Refuses, before anyone is asked for a code, what the cached state says
+  // the service would refuse: an expired or revoked certificate, a quota
+  // with fewer than `count` signatures left.
+  Result<void> CheckUsable(const Credential& c, std::size_t count) const;
+  // After a service answer about credential `id`: counts `signed_now`
+  // signatures against the cached quota, or records what an error says
+  // (certificate expired/revoked, quota used up, wrong code for the next
+  // prompt) and logs it with what the person can do. Returns the error.
+  void Account(const std::string& id, std::size_t signed_now);
+  Error Learn(const std::string& id, const Error& e);
   Result<Mapped> Map(const Credential& c, unsigned long mechanism, const MechanismParams& params,
                      const wire::Bytes& input) const;
   // The caller's code, else one from the configured source (for `count`
@@ -156,6 +166,7 @@ class CloudToken {
   std::map<std::string, Window> windows_;
   std::map<std::string, std::shared_ptr<std::mutex>> credential_mutexes_;
   std::string dead_reason_;
+  std::string prompt_note_;  // shown (SETERROR) by the next prompt: why the last code did not work
   std::atomic<bool> dead_{false};
 };
 
