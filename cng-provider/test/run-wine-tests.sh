@@ -89,9 +89,9 @@ chmod 700 "$scratch/run"
 export XDG_RUNTIME_DIR=$scratch/run XDG_DATA_HOME=$scratch/data XDG_CONFIG_HOME=$scratch/config
 
 export WINEPREFIX=$scratch/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-echo "# wineboot --init (private prefix $WINEPREFIX)"
-check "wineboot --init" wineboot --init
-wineserver -w
+echo "# wineboot --init (private prefix $WINEPREFIX), the signing service meanwhile"
+wineboot --init >"$scratch/wineboot.log" 2>&1 &
+wineboot_pid=$!
 
 # The reference signing service (test mode) for the cloud phase; the agent's
 # [cloud] configuration must exist before it starts. tests/integration/service.sh
@@ -104,6 +104,11 @@ cloud_ec=$(service_credential alice@example.org --key p256 --scal 2 --quota 1000
 check "an RSA SCAL1 and an EC P-256 SCAL2 credential" test -n "$cloud_rsa" -a -n "$cloud_ec"
 service_pinentry
 service_configure_agent  # authorization = command: codes from oathtool, no person
+if wait "$wineboot_pid"; then ok "wineboot --init"; else
+  not_ok "wineboot --init"
+  tail -n 25 "$scratch/wineboot.log" | sed 's/^/    /'
+fi
+wineserver -w
 
 # start_agent: vtokend with the loopback TCP listener (--tcp-listen, or
 # agent.tcp_listen in the configuration; any free port); waits for its endpoint file.
