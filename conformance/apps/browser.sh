@@ -243,6 +243,7 @@ setup "Chromium (user data dir and HOME of this test, DevTools on 127.0.0.1)" st
 pins=()
 [ -n "$pin" ] && pins=("$wrong_pin" "$pin")
 dialogs=0
+last_dialog=0
 answered=" "
 # Every xdotool call is bounded: --sync waits for X events that may never come.
 xdo() { timeout 10 xdotool "$@"; }
@@ -260,6 +261,7 @@ answer_dialogs() {  # KEY
       *"Security Device"* | *"security device"*)
         answered+="$w "
         dialogs=$((dialogs + 1))
+        last_dialog=$SECONDS
         if [ -n "$pin" ]; then
           local p=${pins[$((dialogs - 1))]:-$pin}
           echo "dialog '$name': typing the $([ "$p" = "$pin" ] && echo right || echo wrong) PIN"
@@ -292,11 +294,13 @@ browser() {
   while [ "$SECONDS" -lt "$deadline" ]; do
     answer_dialogs "$1"
     # The selection dialog is drawn inside the browser window (no X window
-    # of its own to wait for): with no token dialog up, pick the row with
-    # the keys; again every 4 s while the page has not come (the dialog may
-    # not have been up yet; with two rows, Down stays on the second).
-    if [ -n "${pick_row[$1]:-}" ] && [ $((SECONDS - picked)) -ge 3 ] &&
-      ! xdo search --onlyvisible --name 'Security Device' >/dev/null 2>&1; then
+    # of its own to wait for). It comes after the token's dialog (NSS logs
+    # in to list the token's certificates): 2 s after that one was answered
+    # and with no token dialog up, pick the row with the keys; again every
+    # 4 s while the page has not come (with two rows, Down stays on the
+    # second). Keys pressed earlier could land in the token's dialog.
+    if [ -n "${pick_row[$1]:-}" ] && [ "$dialogs" -ge 1 ] && [ $((SECONDS - last_dialog)) -ge 2 ] &&
+      [ $((SECONDS - picked)) -ge 3 ] && ! xdo search --onlyvisible --name 'Security Device' >/dev/null 2>&1; then
       picked=$((SECONDS + 1))
       local main
       main=$(xdo search --onlyvisible --name ' - Chromium$' 2>/dev/null | head -n1)
