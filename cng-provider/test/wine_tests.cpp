@@ -2,7 +2,9 @@
 // run-wine-tests.sh with an emulated token holding RSA and EC keys and their
 // certificates): LoadLibrary, the function table, every padding, and each
 // signature verified twice — with BCrypt here (the certificate's key and the
-// exported blob), and written out for OpenSSL on the Linux side.
+// exported blob), and written out for OpenSSL on the Linux side. The hidden
+// [cloud] and [cloud-prompt] cases run when the script has logged the agent
+// in to the signing service (with the code command, then with a pinentry).
 #include <catch2/catch.hpp>
 
 #include <cstdio>
