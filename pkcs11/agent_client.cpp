@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fstream>
@@ -31,7 +32,7 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 // P-256 key. Slower replies (cloud tokens, RSA-4096, prompts) are waited for
 // asleep.
 constexpr auto kMaxSpin = std::chrono::microseconds(500);
-constexpr int kSpinBackoff = 32;
+constexpr int kMaxSpinBackoffShift = 5;  // after repeated misses, up to 31 replies without spinning
 
 Result<int> TryConnect(const std::filesystem::path& socket_path) {
   sockaddr_un addr{};
@@ -219,8 +220,8 @@ void AgentClient::NoteRoundTrip(std::chrono::nanoseconds took) {
 bool AgentClient::SpinUntilReadable(int fd) {
   const auto budget = SpinBudget();
   if (budget.count() == 0) return false;
-  // A spin that ran out (a busy machine, a slow request) is not tried again
-  // for the next kSpinBackoff replies.
+  // After a spin that ran out (a busy machine, a slow request) the next 1, 3,
+  // 7, 15, then 31 replies are waited for asleep; a spin that pays resets it.
   if (spin_skip_.load(std::memory_order_relaxed) > 0) {
     spin_skip_.fetch_sub(1, std::memory_order_relaxed);
     return false;
@@ -228,11 +229,16 @@ bool AgentClient::SpinUntilReadable(int fd) {
   const auto start = Clock::now();
   pollfd pfd{fd, POLLIN, 0};
   for (;;) {
-    if (::poll(&pfd, 1, 0) != 0) return true;  // readable, closed or an error: ReadOnce sees which
+    if (::poll(&pfd, 1, 0) != 0) {  // readable, closed or an error: ReadOnce sees which
+      spin_misses_.store(0, std::memory_order_relaxed);
+      return true;
+    }
     // No sched_yield(): on a busy machine it gives the CPU away for a whole
     // time slice, far longer than the reply takes.
     if (Clock::now() - start >= budget) {
-      spin_skip_.store(kSpinBackoff, std::memory_order_relaxed);
+      const int misses = std::min(spin_misses_.load(std::memory_order_relaxed) + 1, kMaxSpinBackoffShift);
+      spin_misses_.store(misses, std::memory_order_relaxed);
+      spin_skip_.store((1 << misses) - 1, std::memory_order_relaxed);
       return false;
     }
   }

@@ -115,6 +115,7 @@ class AgentClient {
   std::atomic<int> fd_{-1};
   std::atomic<std::int64_t> round_trip_ns_{0};  // moving average of Call()'s send-to-reply time
   std::atomic<int> spin_skip_{0};               // replies to wait for asleep after a spin ran out
+  std::atomic<int> spin_misses_{0};             // spins in a row that ran out (at most 5)
   int wake_fd_ = -1;         // eventfd: asks the background reader to give up the socket
   std::uint64_t epoch_ = 0;  // guarded by connect_mutex_
 

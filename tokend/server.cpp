@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -30,7 +31,9 @@ constexpr std::uint64_t kIoStopKey = std::numeric_limits<std::uint64_t>::max();
 // before it sleeps: a client signing in a loop sends its next request within
 // tens of microseconds, and finding it awake saves a wake-up on both sides.
 constexpr auto kIoSpin = std::chrono::microseconds(100);
-constexpr int kIoSpinBackoff = 32;  // requests served without spinning after a spin found nothing
+// After a spin that found nothing, the next 1, 3, 7, 15, then 31 requests
+// are waited for asleep; a spin that finds one resets it.
+constexpr int kMaxIoSpinBackoffShift = 5;
 
 }  // namespace
 
@@ -240,8 +243,14 @@ int Server::WaitForEvent(epoll_event& ev, bool spin) {
     while ((n = ::epoll_wait(epoll_fd_.get(), &ev, 1, 0)) == 0 && std::chrono::steady_clock::now() - start < kIoSpin) {
     }
     spinners_.fetch_sub(1);
-    if (n != 0) return n;
-    spin_skip_.store(kIoSpinBackoff, std::memory_order_relaxed);  // nothing came: a busy machine or an idle client
+    if (n != 0) {
+      spin_misses_.store(0, std::memory_order_relaxed);
+      return n;
+    }
+    // Nothing came: a busy machine or an idle client.
+    const int misses = std::min(spin_misses_.load(std::memory_order_relaxed) + 1, kMaxIoSpinBackoffShift);
+    spin_misses_.store(misses, std::memory_order_relaxed);
+    spin_skip_.store((1 << misses) - 1, std::memory_order_relaxed);
   } else if (spin) {
     spinners_.fetch_sub(1);
   }

@@ -14,8 +14,8 @@
 // the first go to the worker pool; requests that may wait for a person or a
 // remote service go to the slow pool. After a request, one I/O thread at a
 // time polls the epoll set for up to 100 µs before it sleeps, so a client
-// signing in a loop finds it awake; when nothing came, the next 32 requests
-// are waited for asleep.
+// signing in a loop finds it awake; after spins that found nothing, up to
+// the next 31 requests are waited for asleep.
 // A connection that sends garbage, a truncated or oversized frame, or CBOR
 // that is not a map is closed; nothing else is affected.
 #include <sys/epoll.h>
@@ -86,7 +86,8 @@ class Server : public EventSink {
   UniqueFd io_stop_fd_;  // eventfd in epoll_fd_, level-triggered: ends every I/O thread
   std::vector<std::thread> io_threads_;
   std::atomic<int> spinners_{0};
-  std::atomic<int> spin_skip_{0};
+  std::atomic<int> spin_skip_{0};    // requests to wait for asleep after a spin found nothing
+  std::atomic<int> spin_misses_{0};  // spins in a row that found nothing (at most 5)
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::uint64_t, std::shared_ptr<Connection>> connections_;
