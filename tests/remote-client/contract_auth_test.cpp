@@ -169,6 +169,20 @@ TEST_CASE("an access token expires with the service clock") {
   CHECK(KindOfResult(r) == CscErrorKind::Unauthorized);
 }
 
+TEST_CASE("a 401 with a refresh token held: one refresh and the call resent, until the refresh token expires") {
+  VT_REQUIRE_SERVICE(svc);
+  const Account a = svc->CreateAccount("reactive");
+  auto client = svc->LoggedIn(a, true);
+  const SessionTokens first = client->Session();
+  svc->SetClockOffset(svc->clock_offset() + 3700);  // the access token expired; our clock does not know
+  REQUIRE_OK(client->ListCredentials());
+  CHECK_FALSE(client->Session().refresh_token == first.refresh_token);  // it was refreshed (and rotated)
+  svc->SetClockOffset(svc->clock_offset() + 31 * 86400);  // past the 30-day refresh token
+  auto r = client->ListCredentials();
+  CHECK(KindOfResult(r) == CscErrorKind::Unauthorized);
+  CHECK(r.error().rv == CKR_DEVICE_REMOVED);
+}
+
 TEST_CASE("one account never reaches another's credentials") {
   VT_REQUIRE_SERVICE(svc);
   const Account alice = svc->CreateAccount("alice");
