@@ -14,7 +14,7 @@ dir=${1:-build-tsan}
 jobs=$(nproc)
 # Debug (-O0): compiles about a third faster than -O2, and these tests are short.
 if [ ! -f "$dir/build.ninja" ]; then
-  cmake -S . -B "$dir" -G Ninja -DVTOKEN_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_UNITY_BUILD=ON -DVTOKEN_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null
 fi
 echo "== ThreadSanitizer build: building test_pkcs11, the module and vtokend in $dir"
 cmake --build "$dir" -j"$jobs" --target test_pkcs11 vtoken-pkcs11 vtokend
