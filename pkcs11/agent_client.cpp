@@ -33,6 +33,8 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 // asleep.
 constexpr auto kMaxSpin = std::chrono::microseconds(500);
 constexpr int kMaxSpinBackoffShift = 5;  // after repeated misses, up to 31 replies without spinning
+// Spinning is for a lone caller: none while another call overlapped one this recently.
+constexpr auto kOverlapQuiet = std::chrono::milliseconds(100);
 
 Result<int> TryConnect(const std::filesystem::path& socket_path) {
   sockaddr_un addr{};
@@ -349,7 +351,7 @@ Result<wire::Json> AgentClient::Wait(const std::shared_ptr<Pending>& p, std::uin
       reading_ = true;
       // Spinning pays only for a lone caller: with more, the CPUs are busy
       // anyway and the agent needs them.
-      const bool spin = waiting_ == 1;
+      const bool spin = waiting_ == 1 && now - last_overlap_ >= kOverlapQuiet;
       lock.unlock();
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
       ReadOnce(fd, static_cast<int>(std::min<long long>(left, 3600 * 1000)), spin ? ReadMode::kSpinFirst : ReadMode::kBlock);
@@ -389,7 +391,7 @@ Result<wire::Json> AgentClient::Call(wire::Json request) {
     id = next_id_++;
     epoch = current_epoch_;
     pending_.emplace(id, p);
-    ++waiting_;
+    if (++waiting_ > 1) last_overlap_ = Clock::now();
   }
   request["id"] = id;
   const auto started = Clock::now();

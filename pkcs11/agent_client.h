@@ -13,7 +13,10 @@
 // A lone caller whose replies usually come quickly polls the socket for a
 // little while (bounded by its recent round trips, at most 500 µs) before it
 // sleeps in poll(): a sleep and wake-up cost more than a P-256 signature.
-// A spin that runs out (a busy machine) turns spinning off for a while.
+// "Lone" means no other call overlapped one in the last kOverlapQuiet: with
+// two threads signing, the spinner takes a CPU the agent needs (measured:
+// two-thread throughput fell by a fifth). A spin that runs out (a busy
+// machine) turns spinning off for a while.
 // Events go to the Listener on whichever thread reads them, before the
 // replies that follow them; a Listener must never Call() from there (it would
 // wait on itself), nor take a lock that a thread may hold across Call().
@@ -131,6 +134,7 @@ class AgentClient {
   bool reading_ = false;             // a thread holds the read side
   bool background_reading_ = false;  // ... and it is the background reader
   int waiting_ = 0;                  // Call()s between sending and getting their reply
+  std::chrono::steady_clock::time_point last_overlap_{};  // when two Call()s last waited at once
   std::chrono::steady_clock::time_point last_wait_end_{};
   wire::FrameReader in_;  // only the holder of the read side touches it
 };

@@ -34,6 +34,13 @@ constexpr auto kIoSpin = std::chrono::microseconds(100);
 // After a spin that found nothing, the next 1, 3, 7, 15, then 31 requests
 // are waited for asleep; a spin that finds one resets it.
 constexpr int kMaxIoSpinBackoffShift = 5;
+// No spinning while requests overlapped this recently: they need the CPUs.
+constexpr auto kOverlapQuiet = std::chrono::milliseconds(100);
+
+std::int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
@@ -233,6 +240,9 @@ void Server::Admit(const std::shared_ptr<Connection>& conn) {
 }
 
 int Server::WaitForEvent(epoll_event& ev, bool spin) {
+  if (spin && NowNs() - last_overlap_ns_.load(std::memory_order_relaxed) <
+                  std::chrono::nanoseconds(kOverlapQuiet).count())
+    spin = false;
   if (spin && spin_skip_.load(std::memory_order_relaxed) > 0) {
     spin_skip_.fetch_sub(1, std::memory_order_relaxed);
     spin = false;
@@ -345,7 +355,9 @@ void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
 void Server::Execute(const std::shared_ptr<Connection>& conn, Json request, bool here) {
   const bool slow = dispatcher_->MayBlock(request);  // before `request` moves into the job
   auto job = [this, conn, request = std::move(request)] {
+    if (running_.fetch_add(1, std::memory_order_relaxed) > 0) last_overlap_ns_.store(NowNs(), std::memory_order_relaxed);
     conn->Write(dispatcher_->Handle(conn->state, request));
+    running_.fetch_sub(1, std::memory_order_relaxed);
     Done(conn);
   };
   if (slow)
