@@ -41,6 +41,9 @@ pdf_signed_and_valid() {  # pdf_signed_and_valid NSSDB PDF [pdfsig options]
   app pdfsig -nssdir "$1" "${@:3}" "$2" | tee "$2.txt"
   grep -q "Signature Validation: Signature is Valid." "$2.txt"
 }
+pdf_signer_trusted() {  # pdf_signer_trusted PDF: after pdf_signed_and_valid without -nocert
+  grep -q "Certificate Validation: Certificate is Trusted." "$1.txt"
+}
 
 echo "### Part 1: the cloud token"
 step "Start the reference signing service (test mode; data in $state/service)"
@@ -66,12 +69,14 @@ cloud_nss=$work/cloud-nssdb
 mkdir -p "$cloud_nss"
 certutil -N -d "sql:$cloud_nss" --empty-password
 app modutil -dbdir "sql:$cloud_nss" -add vtoken -libfile "$module" -force >/dev/null
+certutil -A -d "sql:$cloud_nss" -n "signing service CA" -t "C,C,C" -i "$SERVICE_CA"
 "$here/lib/make-pdf.sh" "$work/offer.pdf" "Offer signed with the vtoken cloud token"
 # NSS asks no password of a token with a protected authentication path: any
 # -nss-pwd does (pdfsig insists on one); the code comes from the agent.
 app pdfsig -nssdir "$cloud_nss" -add-signature -nick "demo@example.org:demo signing key" -nss-pwd protected-path \
   -reason "vtoken cloud demo" "$work/offer.pdf" "$work/offer-signed.pdf"
-pdf_signed_and_valid "$cloud_nss" "$work/offer-signed.pdf" -nocert
+pdf_signed_and_valid "$cloud_nss" "$work/offer-signed.pdf"
+pdf_signer_trusted "$work/offer-signed.pdf"
 
 step "Sign two files with vtoken sign (detached CAdES, one code for both), verify with openssl cms"
 echo "Terms accepted by demo@example.org. $(date -u)" >"$work/terms.txt"
