@@ -289,18 +289,21 @@ AgentClient::ReadResult AgentClient::ReadOnce(int fd, int timeout_ms, ReadMode m
       }
       auto id = wire::GetUint(m, "id");
       if (!id) continue;
-      std::lock_guard lock(pending_mutex_);
-      auto it = pending_.find(*id);
-      if (it == pending_.end()) continue;  // timed out meanwhile
-      auto ok = wire::GetBool(m, "ok");
-      if (ok && *ok) {
-        Complete(it->second, std::move(m));
-      } else {
-        Error e = wire::ErrorFromReply(m);
-        if (e.message.empty()) e.message = "agent refused the request";
-        Complete(it->second, std::unexpected(std::move(e)));
+      {
+        std::lock_guard lock(pending_mutex_);
+        auto it = pending_.find(*id);
+        if (it == pending_.end()) continue;  // timed out meanwhile
+        auto ok = wire::GetBool(m, "ok");
+        if (ok && *ok) {
+          Complete(it->second, std::move(m));
+        } else {
+          Error e = wire::ErrorFromReply(m);
+          if (e.message.empty()) e.message = "agent refused the request";
+          Complete(it->second, std::unexpected(std::move(e)));
+        }
+        pending_.erase(it);
       }
-      pending_.erase(it);
+      // Outside the lock: the woken caller need not wait for it again.
       reply_cv_.notify_all();
     }
   } catch (...) {
@@ -348,14 +351,20 @@ Result<wire::Json> AgentClient::Wait(const std::shared_ptr<Pending>& p, std::uin
     const auto now = Clock::now();
     if (now >= deadline) break;
     if (!reading_ && ReadableBy(epoch)) {
+      // Hold the read side until our own reply came (replies for others are
+      // handed over on the way), then pass it on: passing it after every
+      // read would wake a waiter only to find it taken again.
       reading_ = true;
-      // Spinning pays only for a lone caller: with more, the CPUs are busy
-      // anyway and the agent needs them.
-      const bool spin = waiting_ == 1 && now - last_overlap_ >= kOverlapQuiet;
-      lock.unlock();
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-      ReadOnce(fd, static_cast<int>(std::min<long long>(left, 3600 * 1000)), spin ? ReadMode::kSpinFirst : ReadMode::kBlock);
-      lock.lock();
+      for (auto at = now; !p->done && at < deadline && ReadableBy(epoch); at = Clock::now()) {
+        // Spinning pays only for a lone caller: with more, the CPUs are busy
+        // anyway and the agent needs them.
+        const bool spin = waiting_ == 1 && at - last_overlap_ >= kOverlapQuiet;
+        lock.unlock();
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - at).count();
+        ReadOnce(fd, static_cast<int>(std::min<long long>(left, 3600 * 1000)),
+                 spin ? ReadMode::kSpinFirst : ReadMode::kBlock);
+        lock.lock();
+      }
       reading_ = false;
       reply_cv_.notify_all();  // the read side is free for the next waiter
       continue;
