@@ -83,6 +83,10 @@ ApiResult<IssuedTokens> RotateRefreshToken(Store::Txn& t, const Context& ctx, co
 }
 
 ApiResult<std::int64_t> Authenticate(const Context& ctx, const httplib::Request& req) {
+  return ctx.store.Tx([&](Store::Txn& t) { return Authenticate(t, ctx, req); });
+}
+
+ApiResult<std::int64_t> Authenticate(Store::Txn& t, const Context& ctx, const httplib::Request& req) {
   const std::string header = req.get_header_value("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() || header.size() > 1024 ||
@@ -90,7 +94,7 @@ ApiResult<std::int64_t> Authenticate(const Context& ctx, const httplib::Request&
                   [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
     return ApiFail(401, "invalid_request", "Malformed authorization header");
   std::string token = header.substr(kBearer.size());
-  auto row = ctx.store.Tx([&](Store::Txn& t) { return t.TokenByHash(TokenHash(token)); });
+  auto row = t.TokenByHash(TokenHash(token));
   WipeMemory(token.data(), token.size());
   if (!row || row->kind != "access") return ApiFail(401, "invalid_token", "The access token is not valid");
   if (row->revoked || row->expires <= ctx.clock.Now())

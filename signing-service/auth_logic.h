@@ -41,8 +41,10 @@ IssuedTokens IssueTokens(Store::Txn& t, const Context& ctx, std::int64_t account
 // issued from it) and a new pair returned. Error texts differ per caller.
 ApiResult<IssuedTokens> RotateRefreshToken(Store::Txn& t, const Context& ctx, const std::string& refresh);
 
-// The account behind `Authorization: Bearer ...`.
+// The account behind `Authorization: Bearer ...`, read in its own
+// transaction or in the caller's.
 ApiResult<std::int64_t> Authenticate(const Context& ctx, const httplib::Request& req);
+ApiResult<std::int64_t> Authenticate(Store::Txn& t, const Context& ctx, const httplib::Request& req);
 
 // Revokes `token` if it belongs to `account_id` (or to anyone when nullopt).
 void RevokeToken(Store::Txn& t, const std::string& token, std::optional<std::int64_t> account_id);

@@ -121,7 +121,21 @@ std::unique_ptr<Store> Store::Open(const std::filesystem::path& file) {
   return store;
 }
 
-Store::~Store() { sqlite3_close(db_); }
+Store::~Store() {
+  for (auto& [sql, cached] : statements_) sqlite3_finalize(cached.stmt);
+  sqlite3_close(db_);
+}
+
+CachedStmt& Store::Cached(std::string_view sql) {
+  if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK)
+    throw StoreError(std::string("prepare: ") + sqlite3_errmsg(db_));
+  return statements_.emplace(std::string(sql), CachedStmt{stmt, false}).first->second;
+}
+
+void Store::Run(std::string_view sql) { Stmt(db_, Cached(sql)).Run(); }
 
 void Store::Exec(const char* sql) {
   char* err = nullptr;
@@ -132,24 +146,24 @@ void Store::Exec(const char* sql) {
   }
 }
 
-Stmt Store::Txn::Prepare(const char* sql) { return Stmt(db_, sql); }
+Stmt Store::Txn::Prepare(std::string_view sql) { return Stmt(db_, store_.Cached(sql)); }
 
 std::optional<Account> Store::Txn::AccountByEmail(const std::string& email) {
-  auto s = Prepare((std::string("SELECT ") + kAccountCols + " FROM accounts WHERE email = ?").c_str());
+  auto s = Prepare(std::string("SELECT ") + kAccountCols + " FROM accounts WHERE email = ?");
   s.Bind(email);
   if (!s.Step()) return std::nullopt;
   return ReadAccount(s);
 }
 
 std::optional<Account> Store::Txn::AccountById(std::int64_t id) {
-  auto s = Prepare((std::string("SELECT ") + kAccountCols + " FROM accounts WHERE id = ?").c_str());
+  auto s = Prepare(std::string("SELECT ") + kAccountCols + " FROM accounts WHERE id = ?");
   s.Bind(id);
   if (!s.Step()) return std::nullopt;
   return ReadAccount(s);
 }
 
 std::vector<Account> Store::Txn::Accounts() {
-  auto s = Prepare((std::string("SELECT ") + kAccountCols + " FROM accounts ORDER BY id").c_str());
+  auto s = Prepare(std::string("SELECT ") + kAccountCols + " FROM accounts ORDER BY id");
   std::vector<Account> out;
   while (s.Step()) out.push_back(ReadAccount(s));
   return out;
@@ -187,7 +201,7 @@ void Store::Txn::InsertCredential(const Credential& c) {
 }
 
 std::optional<Credential> Store::Txn::CredentialById(const std::string& id) {
-  auto s = Prepare((std::string("SELECT ") + kCredentialCols + " FROM credentials WHERE id = ?").c_str());
+  auto s = Prepare(std::string("SELECT ") + kCredentialCols + " FROM credentials WHERE id = ?");
   s.Bind(id);
   if (!s.Step()) return std::nullopt;
   return ReadCredential(s);
@@ -197,7 +211,7 @@ std::vector<Credential> Store::Txn::Credentials(std::optional<std::int64_t> acco
   std::string sql = std::string("SELECT ") + kCredentialCols + " FROM credentials";
   if (account_id) sql += " WHERE account_id = ?";
   sql += " ORDER BY rowid";
-  auto s = Prepare(sql.c_str());
+  auto s = Prepare(sql);
   if (account_id) s.Bind(*account_id);
   std::vector<Credential> out;
   while (s.Step()) out.push_back(ReadCredential(s));

@@ -2,7 +2,8 @@
 // The service's SQLite database: accounts, credentials, tokens, SADs and the
 // audit log. One connection per process behind a mutex (requests only hold
 // it for short transactions; HSM work happens outside), WAL journal and a
-// busy timeout so the CLI can write while `serve` runs.
+// busy timeout so the CLI can write while `serve` runs. Each SQL text is
+// compiled once and kept (see store_stmt.h), under the same mutex.
 //
 // SQLite failures are not request outcomes: they throw StoreError, which
 // the HTTP layer turns into a 500 and the CLI into exit code 1.
@@ -10,11 +11,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "crypto_util.h"
@@ -85,6 +89,12 @@ struct AuditEntry {
 
 class Stmt;
 
+// A compiled statement the Store keeps; see store_stmt.h.
+struct CachedStmt {
+  sqlite3_stmt* stmt = nullptr;
+  bool in_use = false;
+};
+
 class Store {
  public:
   static std::unique_ptr<Store> Open(const std::filesystem::path& file);
@@ -121,19 +131,20 @@ class Store {
 
    private:
     friend class Store;
-    explicit Txn(sqlite3* db) : db_(db) {}
-    Stmt Prepare(const char* sql);
+    explicit Txn(Store& store) : store_(store), db_(store.db_) {}
+    Stmt Prepare(std::string_view sql);
+    Store& store_;
     sqlite3* db_;
   };
 
   template <class F>
   auto Tx(F&& f) {
     std::lock_guard lock(mutex_);
-    Exec("BEGIN IMMEDIATE");
-    Txn txn(db_);
+    Run("BEGIN IMMEDIATE");
+    Txn txn(*this);
     try {
       auto result = f(txn);
-      Exec("COMMIT");
+      Run("COMMIT");
       return result;
     } catch (...) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -142,10 +153,18 @@ class Store {
   }
 
  private:
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   explicit Store(sqlite3* db) : db_(db) {}
   void Exec(const char* sql);
+  void Run(std::string_view sql);  // one cached statement without rows
+  // The compiled statement for `sql`, compiled on first use; mutex_ held.
+  CachedStmt& Cached(std::string_view sql);
   std::mutex mutex_;
   sqlite3* db_;
+  std::unordered_map<std::string, CachedStmt, SqlHash, std::equal_to<>> statements_;
 };
 
 }  // namespace vtoken::service

@@ -1,5 +1,8 @@
 #pragma once
-// RAII prepared statement used by store*.cpp only.
+// Prepared statements for store*.cpp only. The Store keeps one compiled
+// statement per SQL text for the life of the connection (compiling costs
+// more than running the short queries a request makes); a Stmt borrows it
+// and resets it on scope exit, so it holds no lock or binding afterwards.
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -11,14 +14,24 @@ namespace vtoken::service {
 
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      throw StoreError(std::string("prepare: ") + sqlite3_errmsg(db));
+  // Borrows `cached` (Store::Cached) until the end of the scope. The Txn
+  // methods finish each query before returning, so a statement is never
+  // borrowed twice; if that changes, it fails loudly here.
+  Stmt(sqlite3* db, CachedStmt& cached) : db_(db), stmt_(cached.stmt), cached_(&cached) {
+    if (cached.in_use) throw StoreError(std::string("statement borrowed twice: ") + sqlite3_sql(cached.stmt));
+    cached.in_use = true;
   }
-  Stmt(Stmt&& o) noexcept : db_(o.db_), stmt_(o.stmt_), next_(o.next_) { o.stmt_ = nullptr; }
+  Stmt(Stmt&& o) noexcept : db_(o.db_), stmt_(o.stmt_), cached_(o.cached_), next_(o.next_) {
+    o.cached_ = nullptr;
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  ~Stmt() {
+    if (!cached_) return;  // moved from
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);  // no bound value outlives its query
+    cached_->in_use = false;
+  }
 
   Stmt& Bind(std::int64_t v) { Check(sqlite3_bind_int64(stmt_, ++next_, v)); return *this; }
   Stmt& Bind(int v) { return Bind(static_cast<std::int64_t>(v)); }
@@ -64,6 +77,7 @@ class Stmt {
   }
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  CachedStmt* cached_;
   int next_ = 0;
 };
 

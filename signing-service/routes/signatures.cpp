@@ -1,6 +1,7 @@
 // signatures/signHash (§11.10). The SAD and quota are charged for the whole
 // call in one transaction before the HSM signs (outside any lock), and
 // refunded if the HSM fails, so concurrent calls can never overspend them.
+// The audit rows are written in that transaction, before any signature.
 #include <algorithm>
 
 #include "algorithms.h"
@@ -82,21 +83,45 @@ ApiResult<SignPlan> ResolvePlan(const SignRequest& r, KeyType key) {
   return plan;
 }
 
-// Charges the SAD and the quota for all hashes, or refuses the whole call.
-ApiResult<std::string> Charge(Store::Txn& t, const Context& ctx, std::int64_t account_id, const SignRequest& r,
-                              const std::vector<Bytes>& hashes, HashAlg hash) {
-  auto cred = API_TRY(OwnedCredential(t, account_id, r.credential_id));
+// A signHash call that was authenticated, checked and charged.
+struct Charged {
+  SignRequest r;
+  Credential cred;
+  KeyType key{};
+  SignPlan plan;
+  std::vector<Bytes> hashes;
+  std::string email;
+};
+
+// Everything before the HSM in one transaction (one lock and one commit per
+// call): the bearer token, the request, the credential, then the SAD and the
+// quota charged for all hashes with an audit row each — or the whole call
+// refused with nothing written.
+ApiResult<Charged> Charge(Store::Txn& t, const Context& ctx, const httplib::Request& req, const ClientInfo& client) {
+  auto account_id = API_TRY(Authenticate(t, ctx, req));
+  json body = API_TRY(ParseBody(req));
+  Charged c;
+  c.r = API_TRY(ParseSignRequest(body));
+  const SignRequest& r = c.r;
+  c.cred = API_TRY(OwnedCredential(t, account_id, r.credential_id));
+  auto key = KeyTypeFromName(c.cred.key_type);
+  if (!key) return ApiFail(500, "server_error", "Unknown key type in the store");
+  c.key = *key;
+  c.plan = API_TRY(ResolvePlan(r, c.key));
+  c.hashes = API_TRY(DecodeHashes(r.hashes_b64, HashLength(c.plan.hash)));
+
+  const Credential& cred = c.cred;
   API_TRY(CheckUsable(cred, ctx.clock.Now()));
   Bytes sad_hash = TokenHash(r.sad);
   auto sad = t.SadByHash(sad_hash);
   if (!sad || sad->account_id != account_id || sad->credential_id != cred.id || sad->remaining <= 0)
     return BadRequest("Invalid parameter SAD");
   if (sad->expires <= ctx.clock.Now()) return BadRequest("SAD expired");
-  int n = static_cast<int>(hashes.size());
+  int n = static_cast<int>(c.hashes.size());
   if (n > sad->remaining) return BadRequest("Numbers of signatures is too high");
   if (!sad->hash_oid.empty()) {
-    if (sad->hash_oid != HashOid(hash)) return BadRequest("Hash is not authorized by the SAD");
-    for (auto& h : hashes) {
+    if (sad->hash_oid != HashOid(c.plan.hash)) return BadRequest("Hash is not authorized by the SAD");
+    for (auto& h : c.hashes) {
       auto it = std::find(sad->bound_hex.begin(), sad->bound_hex.end(), HexEncode(h));
       if (it == sad->bound_hex.end()) return BadRequest("Hash is not authorized by the SAD");
       sad->bound_hex.erase(it);  // each bound hash signs once
@@ -107,46 +132,36 @@ ApiResult<std::string> Charge(Store::Txn& t, const Context& ctx, std::int64_t ac
   t.UpdateSad(sad_hash, *sad);
   t.AddQuotaUsed(cred.id, n);
   auto account = t.AccountById(account_id);
-  return account ? account->email : std::string();
+  if (account) c.email = account->email;
+  for (auto& h : c.hashes) Audit(t, ctx, client, "sign", c.email, cred.id, HexEncode(h), r.sign_algo);
+  return c;
+}
+
+// The HSM failed after the charge: SAD and quota back, and an audit row why.
+void Refund(Context& ctx, const Charged& c, const ClientInfo& client, const Error& why) {
+  int n = static_cast<int>(c.hashes.size());
+  ctx.store.Tx([&](Store::Txn& t) {
+    t.AddQuotaUsed(c.cred.id, -n);
+    Bytes sad_hash = TokenHash(c.r.sad);
+    if (auto sad = t.SadByHash(sad_hash)) {
+      sad->remaining += n;
+      if (!sad->hash_oid.empty())
+        for (auto& b : c.hashes) sad->bound_hex.push_back(HexEncode(b));
+      t.UpdateSad(sad_hash, *sad);
+    }
+    Audit(t, ctx, client, "sign_failed", c.email, c.cred.id, {}, c.r.sign_algo, Describe(why));
+    return 0;
+  });
 }
 
 ApiResult<std::optional<json>> SignHash(Context& ctx, const httplib::Request& req) {
-  auto account_id = API_TRY(Authenticate(ctx, req));
-  json body = API_TRY(ParseBody(req));
-  SignRequest r = API_TRY(ParseSignRequest(body));
-  auto cred = ctx.store.Tx([&](Store::Txn& t) { return OwnedCredential(t, account_id, r.credential_id); });
-  if (!cred) return std::unexpected(cred.error());
-  auto key = KeyTypeFromName(cred->key_type);
-  if (!key) return ApiFail(500, "server_error", "Unknown key type in the store");
-  SignPlan plan = API_TRY(ResolvePlan(r, *key));
-  auto hashes = API_TRY(DecodeHashes(r.hashes_b64, HashLength(plan.hash)));
   ClientInfo client = ClientOf(req);
-
-  auto email = ctx.store.Tx([&](Store::Txn& t) -> ApiResult<std::string> {
-    auto e = Charge(t, ctx, account_id, r, hashes, plan.hash);
-    if (!e) return e;
-    for (auto& h : hashes) Audit(t, ctx, client, "sign", *e, cred->id, HexEncode(h), r.sign_algo);
-    return e;
-  });
-  if (!email) return std::unexpected(email.error());
-
+  Charged c = API_TRY(ctx.store.Tx([&](Store::Txn& t) { return Charge(t, ctx, req, client); }));
   json signatures = json::array();
-  for (auto& h : hashes) {
-    auto sig = ctx.hsm.Sign(cred->id, *key, plan, h);
+  for (auto& h : c.hashes) {
+    auto sig = ctx.hsm.Sign(c.cred.id, c.key, c.plan, h);
     if (!sig) {
-      int n = static_cast<int>(hashes.size());
-      ctx.store.Tx([&](Store::Txn& t) {
-        t.AddQuotaUsed(cred->id, -n);
-        Bytes sad_hash = TokenHash(r.sad);
-        if (auto sad = t.SadByHash(sad_hash)) {
-          sad->remaining += n;
-          if (!sad->hash_oid.empty())
-            for (auto& b : hashes) sad->bound_hex.push_back(HexEncode(b));
-          t.UpdateSad(sad_hash, *sad);
-        }
-        Audit(t, ctx, client, "sign_failed", *email, cred->id, {}, r.sign_algo, Describe(sig.error()));
-        return 0;
-      });
+      Refund(ctx, c, client, sig.error());
       return ApiFail(500, "server_error", "Signing failed");
     }
     signatures.push_back(Base64Encode(*sig));

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -16,6 +17,24 @@ const char* kSha256 = "2.16.840.1.101.3.4.2.1";
 json SignBody(const std::string& cred, const std::string& sad, const std::vector<std::string>& hashes) {
   return {{"credentialID", cred}, {"SAD", sad}, {"hashes", hashes}, {"hashAlgorithmOID", kSha256},
           {"signAlgo", "1.2.840.10045.2.1"}};
+}
+
+// The audit table, oldest first: event, account, credential, hash_hex,
+// client_addr, user_agent.
+std::vector<std::vector<std::string>> AuditRows(const ServiceProcess& svc) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2((svc.dir() / "service.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT event, account, credential, hash_hex, client_addr, user_agent FROM audit ORDER BY id",
+                     -1, &st, nullptr);
+  std::vector<std::vector<std::string>> rows;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    rows.emplace_back();
+    for (int i = 0; i < 6; ++i) rows.back().push_back(reinterpret_cast<const char*>(sqlite3_column_text(st, i)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rows;
 }
 
 httplib::Headers Basic(const std::string& user, const std::string& pw) {
@@ -186,6 +205,32 @@ TEST_CASE("expired and revoked certificates cannot sign", "[rules]") {
   CHECK(svc.Cli("credential revoke vt-nope").rc == 3);
 }
 
+// signHash checks and charges in one transaction: the token comes first,
+// and a call refused at any check spends nothing and leaves no audit row.
+TEST_CASE("a refused signHash is answered in check order and charges nothing", "[rules]") {
+  ServiceProcess svc;
+  auto secret = svc.CreateAccount("jon@example.org");
+  auto cred = svc.IssueCredential("jon@example.org", "--key p256 --quota 1");
+  auto token = svc.Login("jon@example.org", secret);
+  auto sad = svc.Authorize(token, cred, secret, 1);
+  auto h = B64(Sha("once"));
+  CHECK(svc.PostRaw("/csc/v2/signatures/signHash", "{", {{"Authorization", "Bearer nope"}}).status == 401);
+  CHECK(svc.PostRaw("/csc/v2/signatures/signHash", "{", {{"Authorization", "Bearer " + token}}).description() ==
+        "Malformed JSON body");
+  CHECK(svc.Post("/csc/v2/signatures/signHash", SignBody(cred, sad, {"AAAA"}), token).description() ==
+        "Invalid digest value length");
+  CHECK(svc.Post("/csc/v2/signatures/signHash", SignBody(cred, sad, {h, h}), token).description() ==
+        "Numbers of signatures is too high");
+  CHECK(svc.Post("/csc/v2/signatures/signHash", SignBody(cred, "not-a-sad", {h}), token).description() ==
+        "Invalid parameter SAD");
+  CHECK(svc.Post("/csc/v2/signatures/signHash", SignBody(cred, sad, {h}), token).status == 200);
+  CHECK(svc.Post("/csc/v2/signatures/signHash", SignBody(cred, sad, {h}), token).error() == "quota_exceeded");
+  auto listed = json::parse(svc.Cli("credential list --json").out);
+  CHECK(listed[0]["quotaUsed"] == 1);
+  auto rows = AuditRows(svc);
+  CHECK(std::count_if(rows.begin(), rows.end(), [](auto& r) { return r[0] == "sign"; }) == 1);
+}
+
 TEST_CASE("the signature quota is counted and refuses with its own error", "[rules]") {
   ServiceProcess svc;
   auto secret = svc.CreateAccount("ivy@example.org");
@@ -313,21 +358,13 @@ TEST_CASE("the audit log records logins, authorizations and signatures", "[rules
   httplib::Headers headers{{"Authorization", "Bearer " + token}, {"User-Agent", "vtoken-test/1"}};
   REQUIRE(svc.PostRaw("/csc/v2/signatures/signHash", SignBody(cred, sad, {B64(h)}).dump(), headers).status == 200);
 
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2((svc.dir() / "service.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "SELECT event, account, credential, hash_hex, client_addr, user_agent FROM audit ORDER BY id",
-                     -1, &st, nullptr);
   std::vector<std::string> events;
   std::string sign_row;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string event = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    events.push_back(event);
-    if (event == "sign")
-      for (int i = 1; i < 6; ++i) sign_row += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i))) + "|";
+  for (auto& row : AuditRows(svc)) {
+    events.push_back(row[0]);
+    if (row[0] == "sign")
+      for (int i = 1; i < 6; ++i) sign_row += row[i] + "|";
   }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
   CHECK(events == std::vector<std::string>{"login", "authorize", "sign"});
   std::string hex;
   for (auto b : h) {

@@ -79,3 +79,46 @@ TEST_CASE("Store keeps accounts, credentials, tokens, SADs and audit rows", "[st
     return 0;
   });
 }
+
+// Statements stay compiled between transactions; they must still read what
+// another connection (the CLI beside `serve`) committed in between, e.g. a
+// revocation, and hold no read snapshot that would hide it.
+TEST_CASE("Store sees another connection's commits between its transactions", "[store]") {
+  TempDb tmp;
+  auto serve = Store::Open(tmp.path / "db");
+  auto cli = Store::Open(tmp.path / "db");
+  Account a;
+  a.email = "bob@example.org";
+  a.password_hash = "scrypt$x";
+  a.totp_sealed = {1};
+  a.created = 1;
+  auto id = cli->Tx([&](Store::Txn& t) { return t.InsertAccount(a); });
+  cli->Tx([&](Store::Txn& t) {
+    Credential c;
+    c.id = "vt-2";
+    c.account_id = id;
+    c.key_type = "p256";
+    c.cert_der = {0x30};
+    t.InsertCredential(c);
+    return 0;
+  });
+  for (int round = 0; round < 3; ++round) {
+    auto seen = serve->Tx([&](Store::Txn& t) { return t.CredentialById("vt-2"); });
+    REQUIRE(seen);
+    CHECK(seen->quota_used == round);
+    CHECK(seen->revoked == (round == 2));
+    CHECK(serve->Tx([&](Store::Txn& t) { return t.AccountById(id); })->totp_failures == round);
+    cli->Tx([&](Store::Txn& t) {
+      t.AddQuotaUsed("vt-2", 1);
+      t.UpdateTotpState(id, -1, round + 1, false);
+      if (round == 1) t.RevokeCredential("vt-2");
+      return 0;
+    });
+  }
+  // A failed transaction leaves its statements usable.
+  CHECK_THROWS(serve->Tx([&](Store::Txn& t) -> int {
+    t.CredentialById("vt-2");
+    throw StoreError("boom");
+  }));
+  CHECK(serve->Tx([&](Store::Txn& t) { return t.CredentialById("vt-2"); })->quota_used == 3);
+}
