@@ -2,6 +2,7 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -15,12 +16,17 @@
 namespace vtoken::wire {
 
 Bytes EncodeFrame(const Json& message) {
-  Bytes cbor = Json::to_cbor(message);
+  // Messages may carry PINs: the CBOR grows in a buffer that wipes every
+  // block it gives back, and the frame is allocated once at its final size.
+  SecureBytes cbor;
+  Json::to_cbor(message, nlohmann::detail::output_adapter<std::uint8_t>(cbor));
   const auto n = static_cast<std::uint32_t>(cbor.size());
-  Bytes frame{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-              static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
-  frame.insert(frame.end(), cbor.begin(), cbor.end());
-  WipeMemory(cbor.data(), cbor.size());  // messages may carry PINs
+  Bytes frame(4 + cbor.size());
+  frame[0] = static_cast<std::uint8_t>(n >> 24);
+  frame[1] = static_cast<std::uint8_t>(n >> 16);
+  frame[2] = static_cast<std::uint8_t>(n >> 8);
+  frame[3] = static_cast<std::uint8_t>(n);
+  std::copy(cbor.begin(), cbor.end(), frame.begin() + 4);
   return frame;
 }
 
@@ -162,6 +168,41 @@ Json Binary(std::span<const std::uint8_t> data) {
 Json Binary(const Secret& secret) {
   return Json::binary(std::vector<std::uint8_t>(secret.data(), secret.data() + secret.size()));
 }
+
+Json SecretText(const Secret& secret) {
+  Json text = Json::string_t();
+  text.get_ref<Json::string_t&>().assign(secret.view());
+  return text;
+}
+
+bool IsSecretField(std::string_view key) {
+  static constexpr std::string_view kSecretFields[] = {
+      "pin",    "puk",    "so_pin", "old_pin", "new_pin",      "password",      "otp",
+      "code",   "verifier", "secret", "sad",   "access_token", "refresh_token", "plaintext"};
+  for (auto name : kSecretFields)
+    if (key == name) return true;
+  return false;
+}
+
+namespace {
+// `secret`: the value sits under a secret field, so all of it is wiped.
+void Wipe(Json& value, bool secret, int depth) noexcept {
+  if (depth > kMaxWipeDepth) return;
+  if (secret && value.is_string()) {
+    auto& s = value.get_ref<Json::string_t&>();
+    WipeMemory(s.data(), s.size());
+  } else if (secret && value.is_binary()) {
+    auto& b = value.get_binary();
+    WipeMemory(b.data(), b.size());
+  } else if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it) Wipe(it.value(), secret || IsSecretField(it.key()), depth + 1);
+  } else if (value.is_array()) {
+    for (auto& element : value) Wipe(element, secret, depth + 1);
+  }
+}
+}  // namespace
+
+void WipeSecrets(Json& message) noexcept { Wipe(message, false, 0); }
 
 Json Ok(std::uint64_t id) { return Json{{"id", id}, {"ok", true}}; }
 

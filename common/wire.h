@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,7 +42,7 @@ class FrameReader {
   std::size_t buffered() const { return buffer_.size() - offset_; }
 
  private:
-  Bytes buffer_;
+  SecureBytes buffer_;  // growing reallocates: the old buffers are wiped too
   std::size_t offset_ = 0;
 };
 
@@ -66,6 +67,35 @@ const Json* Find(const Json& m, const char* key);  // nullptr if absent or null
 // Byte values travel as CBOR byte strings.
 Json Binary(std::span<const std::uint8_t> data);
 Json Binary(const Secret& secret);
+
+// A secret sent as text (token_create's PIN and PUK), written straight into
+// the json's own string: no temporary std::string left behind on the stack.
+Json SecretText(const Secret& secret);
+
+// Secrets in messages. nlohmann::json frees its strings and byte strings
+// without wiping them, so whoever drops a message that carried a secret
+// (after sending it, or after handling it) calls WipeSecrets first.
+// The fields that carry secrets: pin, puk, so_pin, old_pin, new_pin, password,
+// otp, code, verifier, secret, sad, access_token, refresh_token, plaintext.
+bool IsSecretField(std::string_view key);
+// Zeroes in place every text and byte value under a secret field, in maps and
+// arrays down to kMaxWipeDepth (deeper than any message of the protocol;
+// nothing reads a secret there). Lengths and every other field stay as they
+// are; everything inside a secret field's value counts as secret.
+constexpr int kMaxWipeDepth = 32;
+void WipeSecrets(Json& message) noexcept;
+
+// Calls WipeSecrets on every way out of a scope (a reply read by the CLI).
+class WipeSecretsOnExit {
+ public:
+  explicit WipeSecretsOnExit(Json& message) : message_(message) {}
+  ~WipeSecretsOnExit() { WipeSecrets(message_); }
+  WipeSecretsOnExit(const WipeSecretsOnExit&) = delete;
+  WipeSecretsOnExit& operator=(const WipeSecretsOnExit&) = delete;
+
+ private:
+  Json& message_;
+};
 
 // Response builders.
 Json Ok(std::uint64_t id);

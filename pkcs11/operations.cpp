@@ -191,6 +191,7 @@ Result<bool> FinishDecrypt(Provider& p, Session& s, DecryptOperation& op, std::s
                        {"data", wire::Binary(input)}};
     if (!op.params.is_null()) request["params"] = op.params;
     auto reply = VT_TRY(p.CallForSession(std::move(request)));
+    wire::WipeSecretsOnExit wipe(reply);
     wire::Bytes plain = VT_TRY(wire::GetBytes(reply, "plaintext"));
     op.plaintext.emplace(plain.begin(), plain.end());
     WipeMemory(plain.data(), plain.size());

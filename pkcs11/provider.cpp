@@ -99,6 +99,7 @@ Result<void> Provider::RefreshSlots() {
 }
 
 Result<wire::Json> Provider::Call(wire::Json request) {
+  wire::WipeSecretsOnExit wipe(request);  // a PIN not sent; once moved on, AgentClient::Call wipes it
   VT_CHECK(Sync());
   return agent.Call(std::move(request));
 }

@@ -73,6 +73,7 @@ Result<AgentClient> AgentClient::ConnectOrStart(const AgentLaunch& launch, const
 }
 
 Result<Json> AgentClient::Call(Json request) {
+  wire::WipeSecretsOnExit wipe(request);  // PINs, passwords: sent or refused, not kept
   if (unreachable_) return Fail(CKR_DEVICE_ERROR, "the connection to the agent is closed");
   const std::uint64_t id = next_id_++;
   request["id"] = id;

@@ -33,8 +33,6 @@ Result<Secret> RandomDigits(std::size_t n) {
   return out;
 }
 
-std::string Text(const Secret& s) { return std::string(s.view()); }
-
 }  // namespace
 
 Result<std::optional<Secret>> SecretArg(const Json& req, const char* key) {
@@ -61,7 +59,7 @@ Result<Json> Dispatcher::TokenCreate(const Json& req) {
   SlotEntry slot = VT_TRY(registry_.CreateToken(name, label, *puk, *pin));
   LogInfo("token '" + name + "' created in slot " + std::to_string(slot.slot_id));
   PublishSlots();
-  Json reply{{"slot_id", slot.slot_id}, {"pin", Text(*pin)}, {"puk", Text(*puk)}};
+  Json reply{{"slot_id", slot.slot_id}, {"pin", wire::SecretText(*pin)}, {"puk", wire::SecretText(*puk)}};
   return reply;
 }
 

@@ -158,13 +158,14 @@ Result<wire::Json> TcpListener::Admit(int fd) const {
   SecureBytes payload(n);
   VT_CHECK(ReadExactly(fd, payload.data(), n));
   wire::Json hello = VT_TRY(wire::DecodePayload(payload));
+  auto read = wire::GetOptionalSecret(hello, "secret");
+  wire::WipeSecrets(hello);  // on every way out, and a secret of the wrong type too
+  hello.erase("secret");
   timeval none{0, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
   const wire::Json* op = wire::Find(hello, "op");
   if (!op || !op->is_string() || op->get<std::string>() != "hello") return Fail(CKR_ARGUMENTS_BAD, "first frame is not hello");
-  auto secret = VT_TRY(wire::GetOptionalSecret(hello, "secret"));
-  if (auto it = hello.find("secret"); it != hello.end() && it->is_binary()) WipeMemory(it->get_binary().data(), it->get_binary().size());
-  hello.erase("secret");
+  auto secret = VT_TRY(std::move(read));
   if (!secret || secret->size() != secret_.size() || !(*secret == secret_)) return Fail(CKR_PIN_INCORRECT, "hello without the right secret");
   return hello;
 }

@@ -100,10 +100,14 @@ int TokenCreate(Context& ctx, const CreateOptions& options) {
   int code = kExitOk;
   auto reply = Call(ctx, std::move(request), code);
   if (!reply) return code;
+  wire::WipeSecretsOnExit wipe(*reply);
   std::printf("Token '%s' created in slot %llu.\n", options.name.c_str(),
               static_cast<unsigned long long>(reply->value("slot_id", 0ULL)));
-  if (!options.pin) std::printf("  PIN: %s\n", reply->value("pin", std::string()).c_str());
-  if (!options.puk) std::printf("  PUK: %s\n", reply->value("puk", std::string()).c_str());
+  // Printed from the reply itself: value() would leave unwiped copies.
+  const Json* pin = wire::Find(*reply, "pin");
+  const Json* puk = wire::Find(*reply, "puk");
+  if (!options.pin && pin && pin->is_string()) std::printf("  PIN: %s\n", pin->get_ref<const std::string&>().c_str());
+  if (!options.puk && puk && puk->is_string()) std::printf("  PUK: %s\n", puk->get_ref<const std::string&>().c_str());
   if (!options.pin || !options.puk)
     std::printf("Write these down now: they are not shown again. The PUK unblocks a locked PIN.\n");
   std::printf("Change the initial PIN with: vtoken token change-pin %s\n", options.name.c_str());
