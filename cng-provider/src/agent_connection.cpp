@@ -50,10 +50,7 @@ KspResult<void> AgentConnection::ConnectLocked() {
   const std::uint64_t id = next_id_++;
   hello["id"] = id;
   auto reply = RoundTripLocked(hello, id);
-  if (hello.contains("secret") && hello["secret"].is_binary()) {
-    auto& b = hello["secret"].get_binary();
-    WipeMemory(b.data(), b.size());
-  }
+  wire::WipeSecrets(hello);
   if (!reply) {
     DropLocked();
     return std::unexpected(reply.error());
@@ -92,6 +89,7 @@ KspResult<Json> AgentConnection::RoundTripLocked(const Json& request, std::uint6
 }
 
 KspResult<std::expected<Json, Error>> AgentConnection::CallRaw(Json request) {
+  wire::WipeSecretsOnExit wipe(request);  // the PIN in it: sent (maybe twice) or refused, not kept
   std::lock_guard lock(mu_);
   for (int attempt = 0;; ++attempt) {
     const bool fresh = !transport_;
