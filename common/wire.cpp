@@ -30,11 +30,37 @@ Bytes EncodeFrame(const Json& message) {
   return frame;
 }
 
+namespace {
+// nlohmann::json's own DOM builder with a cap on nesting: its CBOR reader
+// recurses once per map or array, so one frame of nested arrays would
+// overflow the stack of whoever reads it.
+class DepthLimitedBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
+ public:
+  using json_sax_dom_parser::json_sax_dom_parser;
+  bool start_object(std::size_t n) { return Enter() && json_sax_dom_parser::start_object(n); }
+  bool end_object() { --depth_; return json_sax_dom_parser::end_object(); }
+  bool start_array(std::size_t n) { return Enter() && json_sax_dom_parser::start_array(n); }
+  bool end_array() { --depth_; return json_sax_dom_parser::end_array(); }
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  bool Enter() {
+    too_deep_ = ++depth_ > kMaxNesting;
+    return !too_deep_;
+  }
+  int depth_ = 0;
+  bool too_deep_ = false;
+};
+}  // namespace
+
 Result<Json> DecodePayload(std::span<const std::uint8_t> payload) {
   if (payload.size() > kMaxFrameBytes) return Fail(CKR_DATA_LEN_RANGE, "frame too large");
-  Json message = Json::from_cbor(payload.begin(), payload.end(), /*strict=*/true,
-                                 /*allow_exceptions=*/false);
-  if (message.is_discarded()) return Fail(CKR_ARGUMENTS_BAD, "frame is not valid CBOR");
+  Json message;
+  DepthLimitedBuilder builder(message, /*allow_exceptions=*/false);
+  const bool parsed = Json::sax_parse(payload.begin(), payload.end(), &builder,
+                                      nlohmann::detail::input_format_t::cbor, /*strict=*/true);
+  if (builder.too_deep()) return Fail(CKR_ARGUMENTS_BAD, "frame nested too deeply");
+  if (!parsed || builder.is_errored()) return Fail(CKR_ARGUMENTS_BAD, "frame is not valid CBOR");
   if (!message.is_object()) return Fail(CKR_ARGUMENTS_BAD, "frame is not a CBOR map");
   return message;
 }
@@ -187,7 +213,7 @@ bool IsSecretField(std::string_view key) {
 namespace {
 // `secret`: the value sits under a secret field, so all of it is wiped.
 void Wipe(Json& value, bool secret, int depth) noexcept {
-  if (depth > kMaxWipeDepth) return;
+  if (depth > kMaxNesting) return;
   if (secret && value.is_string()) {
     auto& s = value.get_ref<Json::string_t&>();
     WipeMemory(s.data(), s.size());

@@ -24,12 +24,13 @@ constexpr int kProtocolVersion = 1;
 constexpr std::uint32_t kMaxFrameBytes = 1u << 20;    // 1 MiB per message
 constexpr std::size_t kMaxStringBytes = 64u * 1024u;   // any one text field
 constexpr std::size_t kMaxBinaryBytes = 512u * 1024u;  // any one byte field
+constexpr int kMaxNesting = 64;                        // maps and arrays in one message
 
 // One whole frame (length prefix + CBOR) for a message.
 Bytes EncodeFrame(const Json& message);
 
 // Parses one CBOR payload (without the length prefix). Refuses anything that
-// is not a map, and any payload over kMaxFrameBytes.
+// is not a map, any payload over kMaxFrameBytes, and nesting over kMaxNesting.
 Result<Json> DecodePayload(std::span<const std::uint8_t> payload);
 
 // Collects bytes from a stream and cuts them into messages.
@@ -79,10 +80,9 @@ Json SecretText(const Secret& secret);
 // otp, code, verifier, secret, sad, access_token, refresh_token, plaintext.
 bool IsSecretField(std::string_view key);
 // Zeroes in place every text and byte value under a secret field, in maps and
-// arrays down to kMaxWipeDepth (deeper than any message of the protocol;
-// nothing reads a secret there). Lengths and every other field stay as they
-// are; everything inside a secret field's value counts as secret.
-constexpr int kMaxWipeDepth = 32;
+// arrays down to kMaxNesting (no frame decodes deeper; the recursion stays
+// bounded). Lengths and every other field stay as they are; everything inside
+// a secret field's value counts as secret.
 void WipeSecrets(Json& message) noexcept;
 
 // Calls WipeSecrets on every way out of a scope (a reply read by the CLI).

@@ -91,7 +91,7 @@ TEST_CASE("WipeSecrets leaves absent, null and non-text secret fields alone") {
   CHECK(list[1].get_binary()[0] == 1);
 }
 
-TEST_CASE("WipeSecrets stops at kMaxWipeDepth on hostile nesting") {
+TEST_CASE("WipeSecrets stops at kMaxNesting") {
   Json m{{"pin", "1234"}};
   Json* deep = &m;
   for (int i = 0; i < 10000; ++i) deep = &((*deep)["n"] = Json::object());

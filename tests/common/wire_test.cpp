@@ -69,3 +69,23 @@ TEST_CASE("attributes and errors round trip") {
   CHECK(e.rv == CKR_PIN_INCORRECT);
   CHECK(e.message == "wrong PIN");
 }
+
+TEST_CASE("a frame nested deeper than kMaxNesting is refused, not recursed into") {
+  // 100000 nested one-element arrays: enough to overflow a thread's stack in
+  // nlohmann::json's recursive CBOR reader without the cap.
+  auto nested = [](int depth) {
+    Bytes payload{0xa1, 0x61, 'x'};  // {"x": [[[...{}...]]]}
+    payload.insert(payload.end(), depth, 0x81);
+    payload.push_back(0xa0);
+    return payload;
+  };
+  auto deep = DecodePayload(nested(100000));
+  REQUIRE_FALSE(deep.has_value());
+  CHECK(deep.error().rv == CKR_ARGUMENTS_BAD);
+  CHECK(deep.error().message == "frame nested too deeply");
+  // At the cap (the outer map, kMaxNesting - 2 arrays, the inner map) it parses.
+  auto at_cap = DecodePayload(nested(kMaxNesting - 2));
+  REQUIRE(at_cap.has_value());
+  CHECK(at_cap->contains("x"));
+  CHECK_FALSE(DecodePayload(nested(kMaxNesting - 1)).has_value());
+}
