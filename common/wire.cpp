@@ -34,9 +34,16 @@ namespace {
 // nlohmann::json's own DOM builder with a cap on nesting: its CBOR reader
 // recurses once per map or array, so one frame of nested arrays would
 // overflow the stack of whoever reads it.
-class DepthLimitedBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
+class MessageBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
  public:
   using json_sax_dom_parser::json_sax_dom_parser;
+  // The builder copies each text value; the reader's own string (a PIN sent
+  // as text, maybe in its small-string buffer on the stack) is wiped here.
+  bool string(string_t& s) {
+    const bool ok = json_sax_dom_parser::string(s);
+    WipeMemory(s.data(), s.size());
+    return ok;
+  }
   bool start_object(std::size_t n) { return Enter() && json_sax_dom_parser::start_object(n); }
   bool end_object() { --depth_; return json_sax_dom_parser::end_object(); }
   bool start_array(std::size_t n) { return Enter() && json_sax_dom_parser::start_array(n); }
@@ -56,7 +63,7 @@ class DepthLimitedBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
 Result<Json> DecodePayload(std::span<const std::uint8_t> payload) {
   if (payload.size() > kMaxFrameBytes) return Fail(CKR_DATA_LEN_RANGE, "frame too large");
   Json message;
-  DepthLimitedBuilder builder(message, /*allow_exceptions=*/false);
+  MessageBuilder builder(message, /*allow_exceptions=*/false);
   const bool parsed = Json::sax_parse(payload.begin(), payload.end(), &builder,
                                       nlohmann::detail::input_format_t::cbor, /*strict=*/true);
   if (builder.too_deep()) return Fail(CKR_ARGUMENTS_BAD, "frame nested too deeply");
