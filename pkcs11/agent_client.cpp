@@ -389,6 +389,7 @@ Result<wire::Json> AgentClient::Wait(const std::shared_ptr<Pending>& p, std::uin
 }
 
 Result<wire::Json> AgentClient::Call(wire::Json request) {
+  wire::WipeSecretsOnExit wipe(request);  // the PIN in it: sent or refused, not kept
   VT_TRY(EnsureConnected());
   auto p = std::make_shared<Pending>();
   std::uint64_t id = 0;

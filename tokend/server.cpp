@@ -326,6 +326,7 @@ void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
   std::size_t first = 0;
   for (; first < requests.size() && !conn->state.hello_done; ++first) {
     conn->Write(dispatcher_->Handle(conn->state, requests[first]));
+    wire::WipeSecrets(requests[first]);
     if (conn->state.close_after_reply) {
       end = true;
       first = requests.size();
@@ -354,9 +355,12 @@ void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
 // Runs one request here (`here`: the last of what was read) or on a pool.
 void Server::Execute(const std::shared_ptr<Connection>& conn, Json request, bool here) {
   const bool slow = dispatcher_->MayBlock(request);  // before `request` moves into the job
-  auto job = [this, conn, request = std::move(request)] {
+  auto job = [this, conn, request = std::move(request)]() mutable {
     if (running_.fetch_add(1, std::memory_order_relaxed) > 0) last_overlap_ns_.store(NowNs(), std::memory_order_relaxed);
-    conn->Write(dispatcher_->Handle(conn->state, request));
+    Json reply = dispatcher_->Handle(conn->state, request);
+    wire::WipeSecrets(request);  // PINs, codes: handled; not kept until the job is freed
+    conn->Write(reply);
+    wire::WipeSecrets(reply);  // token_create's PIN and PUK, decrypt's plaintext
     running_.fetch_sub(1, std::memory_order_relaxed);
     Done(conn);
   };
