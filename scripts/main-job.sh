@@ -69,7 +69,7 @@ cloud_nss=$work/cloud-nssdb
 mkdir -p "$cloud_nss"
 certutil -N -d "sql:$cloud_nss" --empty-password
 app modutil -dbdir "sql:$cloud_nss" -add vtoken -libfile "$module" -force >/dev/null
-certutil -A -d "sql:$cloud_nss" -n "signing service CA" -t "C,C,C" -i "$SERVICE_CA"
+app certutil -A -d "sql:$cloud_nss" -n "signing service CA" -t "C,C,C" -i "$SERVICE_CA"
 "$here/lib/make-pdf.sh" "$work/offer.pdf" "Offer signed with the vtoken cloud token"
 # NSS asks no password of a token with a protected authentication path: any
 # -nss-pwd does (pdfsig insists on one); the code comes from the agent.
