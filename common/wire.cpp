@@ -44,19 +44,28 @@ class MessageBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
     WipeMemory(s.data(), s.size());
     return ok;
   }
-  bool start_object(std::size_t n) { return Enter() && json_sax_dom_parser::start_object(n); }
+  // A map or array may declare any length up to 2^64-1; nlohmann throws
+  // (out_of_range, whatever allow_exceptions says) for one over its
+  // container's max_size. No frame holds more entries than it has bytes.
+  bool start_object(std::size_t n) { return Enter() && Fits(n) && json_sax_dom_parser::start_object(n); }
   bool end_object() { --depth_; return json_sax_dom_parser::end_object(); }
-  bool start_array(std::size_t n) { return Enter() && json_sax_dom_parser::start_array(n); }
+  bool start_array(std::size_t n) { return Enter() && Fits(n) && json_sax_dom_parser::start_array(n); }
   bool end_array() { --depth_; return json_sax_dom_parser::end_array(); }
   bool too_deep() const { return too_deep_; }
+  bool too_long() const { return too_long_; }
 
  private:
+  bool Fits(std::size_t n) {
+    too_long_ = n != static_cast<std::size_t>(-1) && n > kMaxFrameBytes;  // -1: indefinite length
+    return !too_long_;
+  }
   bool Enter() {
     too_deep_ = ++depth_ > kMaxNesting;
     return !too_deep_;
   }
   int depth_ = 0;
   bool too_deep_ = false;
+  bool too_long_ = false;
 };
 }  // namespace
 
@@ -64,9 +73,15 @@ Result<Json> DecodePayload(std::span<const std::uint8_t> payload) {
   if (payload.size() > kMaxFrameBytes) return Fail(CKR_DATA_LEN_RANGE, "frame too large");
   Json message;
   MessageBuilder builder(message, /*allow_exceptions=*/false);
-  const bool parsed = Json::sax_parse(payload.begin(), payload.end(), &builder,
-                                      nlohmann::detail::input_format_t::cbor, /*strict=*/true);
+  bool parsed = false;
+  try {  // a barrier: nothing a peer sends may throw out of here
+    parsed = Json::sax_parse(payload.begin(), payload.end(), &builder, nlohmann::detail::input_format_t::cbor,
+                             /*strict=*/true);
+  } catch (const Json::exception&) {
+    parsed = false;
+  }
   if (builder.too_deep()) return Fail(CKR_ARGUMENTS_BAD, "frame nested too deeply");
+  if (builder.too_long()) return Fail(CKR_ARGUMENTS_BAD, "frame declares a map or array longer than any frame");
   if (!parsed || builder.is_errored()) return Fail(CKR_ARGUMENTS_BAD, "frame is not valid CBOR");
   if (!message.is_object()) return Fail(CKR_ARGUMENTS_BAD, "frame is not a CBOR map");
   return message;

@@ -89,3 +89,28 @@ TEST_CASE("a frame nested deeper than kMaxNesting is refused, not recursed into"
   CHECK(at_cap->contains("x"));
   CHECK_FALSE(DecodePayload(nested(kMaxNesting - 1)).has_value());
 }
+
+TEST_CASE("a map or array declaring more entries than a frame can hold is refused, not thrown") {
+  // Found by fuzz/agent_dispatch_fuzz.cpp: nlohmann throws out_of_range for a
+  // declared length over the container's max_size, which killed the agent.
+  const Bytes huge_map{0xa1, 0x61, 'a', 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb};    // {"a": map(0xbb..bb)}
+  const Bytes huge_array{0xa1, 0x61, 'a', 0x9b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};  // {"a": array(2^63-1)}
+  const Bytes huge_top{0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb};
+  const Bytes just_over{0xa1, 0x61, 'a', 0x9a, 0x00, 0x10, 0x00, 0x01};  // array(kMaxFrameBytes + 1)
+  for (const Bytes* payload : {&huge_map, &huge_array, &huge_top, &just_over}) {
+    vtoken::Result<Json> decoded = Json();
+    REQUIRE_NOTHROW(decoded = DecodePayload(*payload));
+    REQUIRE_FALSE(decoded.has_value());
+    CHECK(decoded.error().rv == CKR_ARGUMENTS_BAD);
+    CHECK(decoded.error().message == "frame declares a map or array longer than any frame");
+  }
+  // A declared length the payload does not deliver is plain invalid CBOR
+  // (2^64-1 is read as "indefinite": elements until a break that never comes).
+  const Bytes short_array{0xa1, 0x61, 'a', 0x83, 0x01};
+  const Bytes endless_array{0xa1, 0x61, 'a', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+  for (const Bytes* payload : {&short_array, &endless_array}) {
+    auto truncated = DecodePayload(*payload);
+    REQUIRE_FALSE(truncated.has_value());
+    CHECK(truncated.error().message == "frame is not valid CBOR");
+  }
+}
