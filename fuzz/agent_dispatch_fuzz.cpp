@@ -155,6 +155,7 @@ void RunOne(agent::ConnectionState& c, const Json& request) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   the_agent = new Agent();
+  std::atexit([] { delete the_agent; });  // libFuzzer and the replayer end with exit(): remove the temp tree
   if (const char* dir = getenv("VTOKEN_FUZZ_SEEDS")) {
     std::filesystem::create_directories(dir);
     int n = 0;
@@ -171,7 +172,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
           .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     }
     std::printf("%d seeds written to %s\n", n, dir);
-    delete the_agent;
     std::exit(0);
   }
   return 0;
