@@ -22,6 +22,7 @@
 
 #include "common/wire.h"
 #include "tokend/dispatcher.h"
+#include "tokend/emulated/key_material.h"
 #include "tokend/registry.h"
 
 namespace {
@@ -35,11 +36,8 @@ struct NullSink : agent::EventSink {
   void SendTo(std::uint64_t, const Json&) override {}
 };
 
-Json Pin(const std::string& s) {
-  return wire::Binary(std::span(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
-}
-Json Attr(CK_ATTRIBUTE_TYPE type, std::vector<std::uint8_t> value) { return Json::array({type, wire::Binary(value)}); }
-std::vector<std::uint8_t> True() { return {1}; }
+Json Pin(const char* pin) { return wire::Binary(vtoken::Secret(pin)); }
+const wire::Bytes kTrue{CK_TRUE};
 
 struct Agent {
   std::filesystem::path root;
@@ -70,14 +68,14 @@ struct Agent {
     Json created = Call(c, {{"op", "token_create"}, {"name", "fz"}, {"label", "fz"}, {"pin", "123456"}, {"puk", "12345678"}});
     slot = created.value("slot_id", 0u);
     Call(c, {{"op", "login"}, {"slot_id", slot}, {"user_type", CKU_USER}, {"pin", Pin("123456")}});
-    Json rsa_pub = Json::array({Attr(CKA_TOKEN, True()), Attr(CKA_MODULUS_BITS, {0, 8, 0, 0, 0, 0, 0, 0})});
-    Json rsa_priv = Json::array({Attr(CKA_TOKEN, True()), Attr(CKA_SIGN, True()), Attr(CKA_DECRYPT, True())});
+    Json rsa_pub = wire::EncodeAttributes({{CKA_TOKEN, kTrue}, {CKA_MODULUS_BITS, agent::UlongBytes(2048)}});
+    Json rsa_priv = wire::EncodeAttributes({{CKA_TOKEN, kTrue}, {CKA_SIGN, kTrue}, {CKA_DECRYPT, kTrue}});
     Json r = Call(c, {{"op", "generate_key_pair"}, {"slot_id", slot}, {"mechanism", CKM_RSA_PKCS_KEY_PAIR_GEN},
                       {"public_attrs", rsa_pub}, {"private_attrs", rsa_priv}});
     if (r.contains("private")) rsa = r["private"].value("oid", 0u);
-    const std::vector<std::uint8_t> p256 = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-    Json ec_pub = Json::array({Attr(CKA_TOKEN, True()), Attr(CKA_EC_PARAMS, p256)});
-    Json ec_priv = Json::array({Attr(CKA_TOKEN, True()), Attr(CKA_SIGN, True())});
+    const wire::Bytes p256 = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};  // the OID, DER
+    Json ec_pub = wire::EncodeAttributes({{CKA_TOKEN, kTrue}, {CKA_EC_PARAMS, p256}});
+    Json ec_priv = wire::EncodeAttributes({{CKA_TOKEN, kTrue}, {CKA_SIGN, kTrue}});
     r = Call(c, {{"op", "generate_key_pair"}, {"slot_id", slot}, {"mechanism", CKM_EC_KEY_PAIR_GEN},
                  {"public_attrs", ec_pub}, {"private_attrs", ec_priv}});
     if (r.contains("private")) ec = r["private"].value("oid", 0u);
@@ -120,9 +118,9 @@ struct Agent {
         Json::array({login, {{"op", "decrypt"}, {"slot_id", slot}, {"oid", rsa}, {"mechanism", CKM_RSA_PKCS},
                              {"data", wire::Binary(std::vector<std::uint8_t>(256, 1))}}}),
         Json::array({login, {{"op", "create_object"}, {"slot_id", slot},
-                             {"attrs", Json::array({Attr(CKA_CLASS, {CKO_DATA, 0, 0, 0, 0, 0, 0, 0}), Attr(CKA_LABEL, {'x'})})}}}),
+                             {"attrs", wire::EncodeAttributes({{CKA_CLASS, agent::UlongBytes(CKO_DATA)}, {CKA_LABEL, {'x'}}})}}}),
         Json::array({login, {{"op", "set_attributes"}, {"slot_id", slot}, {"oid", rsa},
-                             {"attrs", Json::array({Attr(CKA_LABEL, {'y'})})}}}),
+                             {"attrs", wire::EncodeAttributes({{CKA_LABEL, {'y'}}})}}}),
         Json::array({login, {{"op", "destroy_object"}, {"slot_id", slot}, {"oid", ec}}}),
         Json::array({login, {{"op", "logout"}, {"slot_id", slot}}}),
         {{"op", "set_pin"}, {"slot_id", slot}, {"old_pin", Pin("123456")}, {"new_pin", Pin("654321")}},

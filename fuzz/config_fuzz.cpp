@@ -1,6 +1,7 @@
 // libFuzzer target: vtoken.conf as the module (in C_Initialize, inside the
 // application) and the agent load it. Any file gives a Config or an error
-// naming the file; a loaded file's every key reads back (ints in range).
+// that names the file and line; in a loaded one every whole-number key reads
+// back as a value the schema accepts.
 #include <unistd.h>
 
 #include <cstdint>
@@ -34,10 +35,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::ofstream(file, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), size);
   auto config = vtoken::Config::Load(file);
   if (!config) {
-    if (config.error().message.empty()) std::abort();  // an error always says why
+    if (!config.error().message.starts_with(file.string() + ":")) std::abort();  // "FILE:LINE: why"
     return 0;
   }
-  for (const char* key : kIntKeys) (void)config->GetInt(key);
+  for (const char* key : kIntKeys)
+    if (!config->Set(key, std::to_string(config->GetInt(key)))) std::abort();
   (void)config->GetBool("agent.autostart");
   (void)config->GetBool("cloud.always_authenticate");
   (void)config->GetString("cloud.otp_command");

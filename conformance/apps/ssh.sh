@@ -79,7 +79,7 @@ for key in "${keys[@]}"; do
   check "ssh -I module logs in to sshd on 127.0.0.1 with $key (PIN through SSH_ASKPASS)" login "$key"
 done
 
-# ssh-agent KEY-ALLOW-LIST: a throwaway agent on $work/agent.sock.
+# start_ssh_agent [OPTIONS]: a throwaway ssh-agent on $work/agent.sock, log in $work/ssh-agent.log.
 ssh_agent_pid=""
 trap '[ -n "$ssh_agent_pid" ] && kill "$ssh_agent_pid" 2>/dev/null; apps_cleanup' EXIT
 start_ssh_agent() {
@@ -104,7 +104,9 @@ ssh_add() {
     app timeout 120 ssh-add "$@" </dev/null
 }
 setup "start ssh-agent with its default allow-list" start_ssh_agent
-refused() { ! ssh_add -s "$module" && ! ssh_add -L; }
+refused() {  # refused for the reason ssh-agent gives, and no key added
+  ! ssh_add -s "$module" && grep -q "provider not allowed" "$work/ssh-agent.log" && ! ssh_add -L
+}
 check "ssh-agent refuses the module from the build tree (outside /usr/lib*, /usr/local/lib*)" refused
 setup "start ssh-agent allowing the build tree's library dir" start_ssh_agent -P "$(dirname "$module")/*"
 added() {

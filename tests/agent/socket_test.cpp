@@ -90,7 +90,7 @@ TEST_CASE("hostile frames close only their own connection", "[socket]") {
     CHECK(test::ClosedByPeer(fd));
     ::close(fd);
   }
-  SECTION("a map declaring 2^63 entries (found by fuzzing: it used to kill the agent)") {
+  SECTION("a map declaring over 2^63 entries (found by fuzzing: it used to kill the agent)") {
     int fd = HelloedRaw(xdg);
     const unsigned char frame[] = {0, 0, 0, 12, 0xa1, 0x61, 'a', 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb};
     REQUIRE(test::SendAll(fd, frame, sizeof frame));
