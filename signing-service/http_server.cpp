@@ -53,6 +53,55 @@ bool IsLoopbackHost(const std::string& host) {
   return false;
 }
 
+void ConfigureServer(httplib::Server& svr, Context& ctx, const ServeOptions& opts,
+                     std::atomic<std::int64_t>& last_activity) {
+  int threads = opts.threads;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  svr.set_payload_max_length(kMaxBody);
+  svr.set_read_timeout(10, 0);
+  svr.set_write_timeout(10, 0);
+  svr.set_keep_alive_timeout(10);
+  svr.set_keep_alive_max_count(10000);
+  svr.set_tcp_nodelay(true);
+
+  auto faults = NewFaultSwitch();
+  bool test_mode = opts.test_mode;
+  svr.set_pre_routing_handler(
+      [&last_activity, faults, test_mode](const httplib::Request& req, httplib::Response& res) {
+        last_activity = MonotonicSeconds();
+        if (req.headers.size() > kMaxHeaders) {
+          SendError(res, {431, "invalid_request", "Too many request headers"});
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        if (test_mode && ApplyFault(*faults, req, res)) return httplib::Server::HandlerResponse::Handled;
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
+  svr.set_error_handler(httplib::Server::HandlerWithResponse(FillError));
+  svr.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s %s: %s\n", req.method.c_str(), req.path.c_str(), e.what());
+    } catch (...) {
+      std::fprintf(stderr, "error: %s %s: unknown exception\n", req.method.c_str(), req.path.c_str());
+    }
+    res.body.clear();
+    SendError(res, {500, "server_error", "Internal error"});
+  });
+  // Method, path and status only: bodies and headers carry secrets.
+  if (opts.access_log)
+    svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      std::fprintf(stderr, "%s %s %s -> %d\n", req.remote_addr.c_str(), req.method.c_str(), req.path.c_str(),
+                   res.status);
+    });
+
+  RegisterInfoLogin(svr, ctx);
+  RegisterCredentials(svr, ctx);
+  RegisterSignatures(svr, ctx);
+  RegisterOAuth2(svr, ctx);
+  if (opts.test_mode) RegisterTestRoutes(svr, ctx, faults);
+}
+
 int RunServer(Context& ctx, const ServeOptions& opts) {
   // Signals go to a waiting thread, never to a request thread.
   sigset_t sigs;
@@ -69,50 +118,8 @@ int RunServer(Context& ctx, const ServeOptions& opts) {
                  opts.key_file.c_str());
     return 1;
   }
-  int threads = opts.threads;
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  svr.set_payload_max_length(kMaxBody);
-  svr.set_read_timeout(10, 0);
-  svr.set_write_timeout(10, 0);
-  svr.set_keep_alive_timeout(10);
-  svr.set_keep_alive_max_count(10000);
-  svr.set_tcp_nodelay(true);
-
   std::atomic<std::int64_t> last_activity{MonotonicSeconds()};
-  auto faults = NewFaultSwitch();
-  bool test_mode = opts.test_mode;
-  svr.set_pre_routing_handler([&, faults, test_mode](const httplib::Request& req, httplib::Response& res) {
-    last_activity = MonotonicSeconds();
-    if (req.headers.size() > kMaxHeaders) {
-      SendError(res, {431, "invalid_request", "Too many request headers"});
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (test_mode && ApplyFault(*faults, req, res)) return httplib::Server::HandlerResponse::Handled;
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  svr.set_error_handler(httplib::Server::HandlerWithResponse(FillError));
-  svr.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s %s: %s\n", req.method.c_str(), req.path.c_str(), e.what());
-    } catch (...) {
-      std::fprintf(stderr, "error: %s %s: unknown exception\n", req.method.c_str(), req.path.c_str());
-    }
-    res.body.clear();
-    SendError(res, {500, "server_error", "Internal error"});
-  });
-  // Method, path and status only: bodies and headers carry secrets.
-  svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    std::fprintf(stderr, "%s %s %s -> %d\n", req.remote_addr.c_str(), req.method.c_str(), req.path.c_str(),
-                 res.status);
-  });
-
-  RegisterInfoLogin(svr, ctx);
-  RegisterCredentials(svr, ctx);
-  RegisterSignatures(svr, ctx);
-  RegisterOAuth2(svr, ctx);
-  if (opts.test_mode) RegisterTestRoutes(svr, ctx, faults);
+  ConfigureServer(svr, ctx, opts, last_activity);
 
   int port = opts.port;
   if (port == 0) {
