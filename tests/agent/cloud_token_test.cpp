@@ -268,9 +268,7 @@ TEST_CASE("cloud token: no_prompt — a code that needs a person is refused, oth
   CHECK(token->Sign(rsa));
   CHECK(svc.authorize == 2);
   CHECK(svc.sign == 3);
-  CHECK(token->SignBatch(SignRequest{.oid = rsa.oid, .mechanism = CKM_RSA_PKCS, .inputs = {Sha256DigestInfo()}, .no_prompt = true})
-            .error()
-            .rv == kCkrPromptRequired);
+  CHECK(token->SignBatch(rsa).error().rv == kCkrPromptRequired);  // a batch is authorized anew: nobody to ask
 
   // The code command needs nobody: no_prompt changes nothing.
   auto command = svc.Token({}, AuthSource::kCommand);
