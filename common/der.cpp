@@ -112,8 +112,8 @@ Bytes HashAlgorithmId(Hash h, bool null_parameters) {
   return Tlv(kSequence, null_parameters ? Cat({oid, kNullValue}) : oid);
 }
 
-Bytes DigestInfo(Hash h, std::span<const std::uint8_t> digest) {
-  return Tlv(kSequence, Cat({HashAlgorithmId(h), Tlv(kOctetString, digest)}));
+Bytes DigestInfo(Hash h, std::span<const std::uint8_t> digest, bool null_parameters) {
+  return Tlv(kSequence, Cat({HashAlgorithmId(h, null_parameters), Tlv(kOctetString, digest)}));
 }
 
 std::optional<ParsedDigestInfo> ParseDigestInfo(std::span<const std::uint8_t> der) {

@@ -27,8 +27,8 @@ Bytes Tlv(std::uint8_t tag, std::span<const std::uint8_t> content);
 // write NULL parameters; RFC 5754 prefers them absent. Both are read.
 Bytes HashAlgorithmId(Hash h, bool null_parameters = true);
 
-// DigestInfo with NULL parameters, as RSASSA-PKCS1-v1_5 requires.
-Bytes DigestInfo(Hash h, std::span<const std::uint8_t> digest);
+// DigestInfo; RSASSA-PKCS1-v1_5 requires NULL parameters.
+Bytes DigestInfo(Hash h, std::span<const std::uint8_t> digest, bool null_parameters = true);
 struct ParsedDigestInfo {
   Hash hash;
   Bytes digest;

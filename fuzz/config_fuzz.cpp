@@ -25,6 +25,11 @@ const std::filesystem::path& ConfigPath() {
   return *path;
 }
 
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "config_fuzz: %s\n", why.c_str());
+  std::abort();
+}
+
 const char* const kIntKeys[] = {"agent.idle_exit_seconds", "agent.timeout_ms", "token.pin_retries", "token.puk_retries",
                                 "token.pin_min_length", "token.pin_max_length", "cloud.scal1_window_seconds",
                                 "cloud.timeout_ms", "cloud.prompt_timeout_seconds", "cloud.refresh_seconds"};
@@ -35,11 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::ofstream(file, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), size);
   auto config = vtoken::Config::Load(file);
   if (!config) {
-    if (!config.error().message.starts_with(file.string() + ":")) std::abort();  // "FILE:LINE: why"
+    if (!config.error().message.starts_with(file.string() + ":"))  // "FILE:LINE: why"
+      Die("an error that does not name the file: " + config.error().message);
     return 0;
   }
   for (const char* key : kIntKeys)
-    if (!config->Set(key, std::to_string(config->GetInt(key)))) std::abort();
+    if (auto back = config->Set(key, std::to_string(config->GetInt(key))); !back)
+      Die(std::string(key) + " reads back as a value Set refuses: " + back.error().message);
   (void)config->GetBool("agent.autostart");
   (void)config->GetBool("cloud.always_authenticate");
   (void)config->GetString("cloud.otp_command");

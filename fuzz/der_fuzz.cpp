@@ -3,6 +3,7 @@
 // Each parse either fails or gives a value that encodes back to the input.
 #include <cstdint>
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <span>
 
@@ -11,28 +12,26 @@
 namespace {
 namespace der = vtoken::der;
 bool Same(const der::Bytes& a, std::span<const std::uint8_t> b) { return std::equal(a.begin(), a.end(), b.begin(), b.end()); }
-der::Bytes DigestInfoWith(der::Hash h, const der::Bytes& digest, bool null_parameters) {
-  der::Bytes body = der::HashAlgorithmId(h, null_parameters);
-  der::Bytes octets = der::Tlv(0x04, digest);
-  body.insert(body.end(), octets.begin(), octets.end());
-  return der::Tlv(0x30, body);
+[[noreturn]] void Die(const char* why) {
+  std::fprintf(stderr, "der_fuzz: %s\n", why);
+  std::abort();
 }
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::span<const std::uint8_t> in(data, size);
   if (auto info = der::ParseDigestInfo(in)) {
-    if (info->digest.size() != der::HashLength(info->hash)) std::abort();
-    if (!Same(DigestInfoWith(info->hash, info->digest, true), in) &&
-        !Same(DigestInfoWith(info->hash, info->digest, false), in))
-      std::abort();
+    if (info->digest.size() != der::HashLength(info->hash)) Die("a DigestInfo parsed with a digest of the wrong length");
+    if (!Same(der::DigestInfo(info->hash, info->digest, true), in) &&
+        !Same(der::DigestInfo(info->hash, info->digest, false), in))
+      Die("a parsed DigestInfo does not encode back to its input");
   }
   for (std::size_t field : {32u, 48u, 66u}) {
     auto raw = der::EcdsaDerToRaw(in, field);
     if (!raw) continue;
-    if (raw->size() != 2 * field) std::abort();
+    if (raw->size() != 2 * field) Die("r||s of the wrong length");
     auto back = der::EcdsaRawToDer(*raw);
-    if (!back || !Same(*back, in)) std::abort();  // strict DER: one encoding per value
+    if (!back || !Same(*back, in)) Die("an ECDSA signature does not encode back to its input");  // strict DER
   }
   if (size % 2 == 0) (void)der::EcdsaRawToDer(in);
   return 0;
