@@ -4,8 +4,9 @@
 //                [--cold-runs 10] [--slotinfo-calls 1000000]
 //   vtoken-bench --module PATH --provision --token-label L --so-pin SO --pin PIN
 //   vtoken-bench --module PATH --token-label L (--pin PIN | --no-pin) --key LABEL [--seconds 3] [--name NAME]
-//     (sign only: RSA-2048 CKM_SHA256_RSA_PKCS with an existing key, 1 and 2
-//      threads; --no-pin logs in with a NULL PIN, as on the cloud token)
+//     (sign only, with an existing key, 1 and 2 threads: CKM_SHA256_RSA_PKCS
+//      for an RSA key, CKM_ECDSA over a SHA-256 hash for an EC key; --no-pin
+//      logs in with a NULL PIN, as on the cloud token)
 #include <openssl/evp.h>
 
 #include <cstdio>
@@ -66,13 +67,20 @@ int Run(const Options& o, const std::string& self) {
   if (o.no_pin) Check("C_Login", m.p11().C_Login(login, CKU_USER, nullptr, 0));
   else Check("C_Login", m.p11().C_Login(login, CKU_USER, (unsigned char*)o.pin.data(), o.pin.size()));
   const std::vector<unsigned char> message(64, 'm');
-  if (!o.key.empty()) {  // sign only, with an existing RSA key
+  if (!o.key.empty()) {  // sign only, with an existing RSA or EC key
     CK_OBJECT_HANDLE key = m.PrivateKey(login, o.key);
+    CK_KEY_TYPE type = 0;
+    CK_ATTRIBUTE type_attr{CKA_KEY_TYPE, &type, sizeof type};
+    Check("C_GetAttributeValue(CKA_KEY_TYPE)", m.p11().C_GetAttributeValue(login, key, &type_attr, 1));
+    const bool ec = type == CKK_EC;
+    const CK_MECHANISM_TYPE mech = ec ? CKM_ECDSA : CKM_SHA256_RSA_PKCS;
+    const std::vector<unsigned char> input = ec ? Sha256Of("vtoken bench") : message;
+    const std::string what = ec ? "ECDSA (SHA-256 hash)" : "RSA SHA256_RSA_PKCS";
     std::printf("%s (%s), key %s, %.1f s per run\n", o.name.c_str(), o.module.c_str(), o.key.c_str(), o.seconds);
-    SignStats s1 = MeasureSign(m, slot, key, CKM_SHA256_RSA_PKCS, message, 1, o.seconds);
-    std::fputs(Row("RSA-2048 SHA256_RSA_PKCS, 1 thread", s1).c_str(), stdout);
-    SignStats s2 = MeasureSign(m, slot, key, CKM_SHA256_RSA_PKCS, message, 2, o.seconds);
-    std::fputs(Row("RSA-2048 SHA256_RSA_PKCS, 2 threads", s2).c_str(), stdout);
+    SignStats s1 = MeasureSign(m, slot, key, mech, input, 1, o.seconds);
+    std::fputs(Row((what + ", 1 thread").c_str(), s1).c_str(), stdout);
+    SignStats s2 = MeasureSign(m, slot, key, mech, input, 2, o.seconds);
+    std::fputs(Row((what + ", 2 threads").c_str(), s2).c_str(), stdout);
     std::printf("markdown-sign: | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", o.name.c_str(), s1.p50_us, s1.p90_us,
                 s1.p99_us, s1.per_second, s2.per_second, s2.p50_us);
     m.p11().C_CloseSession(login);

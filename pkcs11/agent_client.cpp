@@ -36,6 +36,15 @@ constexpr int kMaxSpinBackoffShift = 5;  // after repeated misses, up to 31 repl
 // Spinning is for a lone caller: none while another call overlapped one this recently.
 constexpr auto kOverlapQuiet = std::chrono::milliseconds(100);
 
+std::int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+bool IsLaneOp(const wire::Json& request) {
+  const wire::Json* op = wire::Find(request, "op");
+  return op && op->is_string() && (*op == "sign" || *op == "decrypt");
+}
+
 Result<int> TryConnect(const std::filesystem::path& socket_path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -75,7 +84,9 @@ std::string ProcessName() {
 }  // namespace
 
 AgentClient::AgentClient(Options options, Listener* listener)
-    : options_(std::move(options)), listener_(listener) {}
+    : options_(std::move(options)), listener_(listener) {
+  for (auto& fd : lane_fds_) fd.store(-1);
+}
 
 AgentClient::~AgentClient() { Shutdown(); }
 
@@ -95,7 +106,7 @@ Result<int> AgentClient::Connect() {
                                     options_.socket.string() + " in time");
 }
 
-Result<void> AgentClient::Hello(int fd) {
+Result<std::uint64_t> AgentClient::Hello(int fd, std::uint64_t lane_of) {
   SetTimeouts(fd, std::min(options_.timeout, std::chrono::milliseconds(5000)));
   wire::Json hello{{"id", 0u},
                    {"op", "hello"},
@@ -103,7 +114,8 @@ Result<void> AgentClient::Hello(int fd) {
                    {"client", "pkcs11"},
                    {"app", ProcessName()},
                    {"pid", static_cast<std::uint64_t>(::getpid())},
-                   {"events", true}};
+                   {"events", lane_of == 0}};
+  if (lane_of != 0) hello["lane_of"] = lane_of;
   VT_CHECK(wire::WriteFrame(fd, hello));
   for (int frames = 0; frames < 16; ++frames) {  // skip anything that is not our reply
     auto reply = VT_TRY(wire::ReadFrame(fd));
@@ -116,7 +128,7 @@ Result<void> AgentClient::Hello(int fd) {
       return Fail(CKR_DEVICE_ERROR, "agent refused hello: " + e.message);
     }
     SetTimeouts(fd, std::chrono::milliseconds(0));  // the reader blocks; waiters time out instead
-    return {};
+    return wire::Find(*reply, "connection") ? wire::GetUint(*reply, "connection").value_or(0) : 0;
   }
   return Fail(CKR_DEVICE_ERROR, "agent did not answer hello");
 }
@@ -136,10 +148,13 @@ Result<bool> AgentClient::EnsureConnected() {
     if (wake_fd_ < 0) return Fail(CKR_HOST_MEMORY, std::string("eventfd: ") + std::strerror(errno));
   }
   auto fd = Connect();
+  std::uint64_t connection_id = 0;
   if (fd) {
     if (auto hello = Hello(*fd); !hello) {
       ::close(*fd);
       fd = std::unexpected(hello.error());
+    } else {
+      connection_id = *hello;
     }
   }
   if (!fd) {
@@ -162,6 +177,14 @@ Result<bool> AgentClient::EnsureConnected() {
     current_epoch_ = epoch;
     last_wait_end_ = Clock::now();
   }
+  std::vector<std::unique_ptr<Lane>> old_lanes;
+  {
+    std::lock_guard lanes_lock(lanes_mutex_);
+    lane_epoch_ = epoch;
+    lane_app_ = connection_id;
+    old_lanes.swap(idle_lanes_);  // lanes in use close when their call returns
+  }
+  for (auto& lane : old_lanes) CloseLane(std::move(lane));
   reader_ = std::thread([this, f = *fd, epoch] { BackgroundReader(f, epoch); });
   Log(LogLevel::kInfo, "connected to agent at " + options_.socket.string());
   return true;
@@ -183,13 +206,17 @@ void AgentClient::Complete(const std::shared_ptr<Pending>& p, Result<wire::Json>
   p->done = true;
 }
 
-void AgentClient::FailAllPending(const std::string& why) {
-  std::lock_guard lock(pending_mutex_);
+void AgentClient::FailAllPendingLocked(const std::string& why) {
   connected_.store(false, std::memory_order_release);
   for (auto& [id, p] : pending_) Complete(p, Fail(CKR_DEVICE_ERROR, why));
   pending_.clear();
   reply_cv_.notify_all();
   reader_cv_.notify_all();
+}
+
+void AgentClient::FailAllPending(const std::string& why) {
+  std::lock_guard lock(pending_mutex_);
+  FailAllPendingLocked(why);
 }
 
 void AgentClient::ConnectionLost(int fd, const std::string& why) {
@@ -358,7 +385,7 @@ Result<wire::Json> AgentClient::Wait(const std::shared_ptr<Pending>& p, std::uin
       for (auto at = now; !p->done && at < deadline && ReadableBy(epoch); at = Clock::now()) {
         // Spinning pays only for a lone caller: with more, the CPUs are busy
         // anyway and the agent needs them.
-        const bool spin = waiting_ == 1 && at - last_overlap_ >= kOverlapQuiet;
+        const bool spin = waiting_ == 1 && Lone();
         lock.unlock();
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - at).count();
         ReadOnce(fd, static_cast<int>(std::min<long long>(left, 3600 * 1000)),
@@ -388,9 +415,22 @@ Result<wire::Json> AgentClient::Wait(const std::shared_ptr<Pending>& p, std::uin
   return std::move(p->reply);
 }
 
+bool AgentClient::Lone() const {
+  return calls_.load(std::memory_order_relaxed) == 1 &&
+         NowNs() - last_overlap_ns_.load(std::memory_order_relaxed) >=
+             std::chrono::nanoseconds(kOverlapQuiet).count();
+}
+
 Result<wire::Json> AgentClient::Call(wire::Json request) {
   wire::WipeSecretsOnExit wipe(request);  // the PIN in it: sent or refused, not kept
   VT_TRY(EnsureConnected());
+  if (calls_.fetch_add(1, std::memory_order_relaxed) > 0)
+    last_overlap_ns_.store(NowNs(), std::memory_order_relaxed);
+  struct CallCount {
+    std::atomic<int>& calls;
+    ~CallCount() { calls.fetch_sub(1, std::memory_order_relaxed); }
+  } count{calls_};
+  if (auto on_lane = CallOnLane(request)) return std::move(*on_lane);
   auto p = std::make_shared<Pending>();
   std::uint64_t id = 0;
   std::uint64_t epoch = 0;
@@ -401,7 +441,7 @@ Result<wire::Json> AgentClient::Call(wire::Json request) {
     id = next_id_++;
     epoch = current_epoch_;
     pending_.emplace(id, p);
-    if (++waiting_ > 1) last_overlap_ = Clock::now();
+    ++waiting_;
   }
   request["id"] = id;
   const auto started = Clock::now();
@@ -429,12 +469,167 @@ Result<wire::Json> AgentClient::Call(wire::Json request) {
   return reply;
 }
 
+// --- Lanes -----------------------------------------------------------------
+
+std::optional<Result<wire::Json>> AgentClient::CallOnLane(wire::Json& request) {
+  if (!IsLaneOp(request)) return std::nullopt;
+  std::unique_ptr<Lane> lane;
+  std::size_t slot = kMaxLanes;
+  std::uint64_t epoch = 0, app = 0;
+  {
+    std::lock_guard lock(lanes_mutex_);
+    if (lane_app_ == 0) return std::nullopt;
+    epoch = lane_epoch_;
+    app = lane_app_;
+    if (!idle_lanes_.empty()) {
+      lane = std::move(idle_lanes_.back());
+      idle_lanes_.pop_back();
+    } else {
+      for (std::size_t i = 0; i < kMaxLanes && slot == kMaxLanes; ++i)
+        if (lane_fds_[i].load() == -1) slot = i;
+      if (slot == kMaxLanes) return std::nullopt;  // all busy: share the main connection
+      lane_fds_[slot].store(-2);
+    }
+  }
+  if (!lane) {
+    auto opened = OpenLane(slot, epoch, app);
+    if (!opened) {
+      // An agent that refuses lanes: none for this connection.
+      Log(LogLevel::kWarning, "cannot open a lane to the agent: " + Describe(opened.error()));
+      std::lock_guard lock(lanes_mutex_);
+      lane_fds_[slot].store(-1);
+      if (lane_epoch_ == epoch) lane_app_ = 0;
+      return std::nullopt;
+    }
+    lane = std::move(*opened);
+  }
+  bool broke = false;
+  auto reply = Exchange(*lane, request, broke);
+  if (!reply) {
+    const std::uint64_t epoch_of_lane = lane->epoch;
+    CloseLane(std::move(lane));  // a late reply must not be read as the next one's
+    if (shutdown_.load()) return Fail(CKR_CRYPTOKI_NOT_INITIALIZED, "module is finalizing");
+    if (broke) LaneBroke(epoch_of_lane, reply.error().message);
+    return std::unexpected(reply.error());
+  }
+  {
+    std::lock_guard lock(lanes_mutex_);
+    if (lane->epoch == lane_epoch_ && lane_app_ != 0) idle_lanes_.push_back(std::move(lane));
+  }
+  if (lane) CloseLane(std::move(lane));  // its connection was replaced meanwhile
+  if (auto ok = wire::GetBool(*reply, "ok"); ok && *ok) return std::move(*reply);
+  Error e = wire::ErrorFromReply(*reply);
+  if (e.message.empty()) e.message = "agent refused the request";
+  return std::unexpected(std::move(e));
+}
+
+Result<std::unique_ptr<AgentClient::Lane>> AgentClient::OpenLane(std::size_t slot, std::uint64_t epoch,
+                                                                 std::uint64_t app_connection) {
+  const int fd = VT_TRY(TryConnect(options_.socket));
+  lane_fds_[slot].store(fd);
+  auto lane = std::make_unique<Lane>();
+  lane->fd = fd;
+  lane->slot = slot;
+  lane->epoch = epoch;
+  if (auto hello = Hello(fd, app_connection); !hello) {
+    CloseLane(std::move(lane));
+    return std::unexpected(hello.error());
+  }
+  return lane;
+}
+
+Result<wire::Json> AgentClient::Exchange(Lane& lane, wire::Json& request, bool& broke) {
+  broke = true;  // until only the deadline can end it
+  const std::uint64_t id = lane.next_id++;
+  request["id"] = id;
+  const auto started = Clock::now();
+  const auto deadline = started + options_.timeout;
+  VT_CHECK(wire::WriteFrame(lane.fd, request));
+  std::array<std::uint8_t, kReadChunk> buffer;
+  for (;;) {
+    // A frame may already be whole in what the last read brought.
+    auto frame = lane.in.Next();
+    if (!frame) return Fail(CKR_DEVICE_ERROR, "bad frame from agent: " + Describe(frame.error()));
+    if (*frame) {
+      if (wire::GetUint(**frame, "id").value_or(0) != id) continue;  // not ours (lanes get no events)
+      NoteRoundTrip(Clock::now() - started);
+      return std::move(**frame);
+    }
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      broke = false;  // the agent is slow, not gone
+      return Fail(CKR_DEVICE_ERROR, "agent did not answer within " + std::to_string(options_.timeout.count()) + " ms");
+    }
+    if (!(Lone() && SpinUntilReadable(lane.fd))) {
+      pollfd pfd{lane.fd, POLLIN, 0};
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+      const int n = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 3600 * 1000)));
+      if (n < 0 && errno != EINTR) return Fail(CKR_DEVICE_ERROR, std::string("poll: ") + std::strerror(errno));
+      if (n <= 0) continue;
+    }
+    const ssize_t got = ::recv(lane.fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (got <= 0) return Fail(CKR_DEVICE_ERROR, got == 0 ? "agent closed a lane" : std::string("read: ") + std::strerror(errno));
+    lane.in.Feed({buffer.data(), static_cast<std::size_t>(got)});
+    WipeMemory(buffer.data(), static_cast<std::size_t>(got));  // replies may carry plaintext
+  }
+}
+
+void AgentClient::CloseLane(std::unique_ptr<Lane> lane) {
+  if (!lane) return;
+  std::lock_guard lock(lanes_mutex_);  // so the fork child never closes a reused number
+  ::close(lane->fd);
+  lane_fds_[lane->slot].store(-1);
+}
+
+void AgentClient::LaneBroke(std::uint64_t epoch, const std::string& why) {
+  {
+    std::lock_guard lock(write_mutex_);
+    if (write_epoch_ != epoch) return;  // that connection is gone already
+    if (int fd = fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+  bool lost = false;
+  {
+    std::lock_guard lock(pending_mutex_);
+    if (current_epoch_ == epoch && connected_.load()) {
+      FailAllPendingLocked(shutdown_.load() ? "module is finalizing" : "agent connection lost");
+      lost = true;
+    }
+  }
+  if (!lost) return;
+  if (!shutdown_.load()) Log(LogLevel::kWarning, "agent connection: " + why);
+  try {
+    listener_->OnDisconnected();
+  } catch (...) {
+    // Nothing may escape into the host process.
+  }
+}
+
+void AgentClient::CloseDescriptorsInChild() {
+  if (int fd = fd_.load(std::memory_order_relaxed); fd >= 0) ::close(fd);
+  for (auto& lane_fd : lane_fds_)
+    if (int fd = lane_fd.load(std::memory_order_relaxed); fd >= 0) ::close(fd);
+}
+
 void AgentClient::Shutdown() {
   shutdown_.store(true);
   std::lock_guard connect_lock(connect_mutex_);
   if (int fd = fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
   FailAllPending("module is finalizing");
   CloseSocket();
+  std::vector<std::unique_ptr<Lane>> lanes;
+  {
+    std::lock_guard lanes_lock(lanes_mutex_);
+    lanes.swap(idle_lanes_);
+    lane_app_ = 0;
+  }
+  for (auto& lane : lanes) CloseLane(std::move(lane));
+  {
+    // Calls still waiting on a lane end now, as on the main connection.
+    std::lock_guard lanes_lock(lanes_mutex_);
+    for (auto& lane_fd : lane_fds_)
+      if (int fd = lane_fd.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
   if (wake_fd_ >= 0) {
     ::close(wake_fd_);
     wake_fd_ = -1;

@@ -26,10 +26,10 @@ Global* g_global = new (g_storage) Global();
 
 void AtForkChild() {
   // The child has one thread; the parent's provider, its threads and its
-  // locks are unusable here. Close the agent socket (so the child cannot read
+  // locks are unusable here. Close the agent sockets (so the child cannot read
   // the parent's replies) and leak the rest on purpose.
   if (Provider* p = g_global->provider.get()) {
-    if (int fd = p->agent.fd(); fd >= 0) ::close(fd);
+    p->agent.CloseDescriptorsInChild();
     new (&g_global->provider) std::shared_ptr<Provider>();  // forget without destroying
   }
   g_global = new (g_storage) Global();

@@ -90,6 +90,13 @@ Json Dispatcher::Handle(ConnectionState& c, const Json& request) {
   return reply;
 }
 
+Json Dispatcher::HandleOnLane(ConnectionState& app, const Json& request) {
+  const auto op = wire::GetString(request, "op", 64);
+  if (op && (*op == "sign" || *op == "decrypt")) return Handle(app, request);
+  return wire::ErrorReply(wire::GetUint(request, "id").value_or(0),
+                          Error{CKR_FUNCTION_NOT_SUPPORTED, "a lane carries only sign and decrypt requests"});
+}
+
 Result<Json> Dispatcher::Dispatch(ConnectionState& c, const std::string& op, const Json& req) {
   if (op == "hello") return Hello(c, req);
   if (op == "slots") return Json{{"slots", registry_.Snapshot()}};
@@ -140,7 +147,7 @@ Result<Json> Dispatcher::Hello(ConnectionState& c, const Json& req) {
   c.events = wire::Find(req, "events") ? VT_TRY(wire::GetBool(req, "events")) : false;
   c.hello_done = true;
   LogDebug("connection " + std::to_string(c.id) + ": " + c.client + " from " + c.app + " (pid " + std::to_string(c.pid) + ")");
-  return Json{{"version", wire::kProtocolVersion}, {"agent", options_.agent_name}};
+  return Json{{"version", wire::kProtocolVersion}, {"agent", options_.agent_name}, {"connection", c.id}};
 }
 
 // --- helpers ---------------------------------------------------------------

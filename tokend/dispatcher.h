@@ -100,6 +100,9 @@ class Dispatcher {
   void Connect(ConnectionState& state);
   void Disconnect(ConnectionState& state);
   Json Handle(ConnectionState& state, const Json& request);
+  // A request that came on a lane of the application connection `app`
+  // (docs/agent-protocol.md): only sign and decrypt, with `app`'s logins.
+  Json HandleOnLane(ConnectionState& app, const Json& request);
   std::size_t connection_count() const;
 
  private:

@@ -47,7 +47,12 @@ std::int64_t NowNs() {
 struct Server::Connection {
   UniqueFd fd;
   bool tcp = false;  // loopback TCP: admitted by the secret in its hello
+  pid_t peer_pid = 0;  // SO_PEERCRED at accept (0 over TCP)
   ConnectionState state;
+  // A lane (docs/agent-protocol.md, "Lanes"): the application connection
+  // whose login state its sign and decrypt requests use. Set once, by the
+  // lane's hello, before anything else is read from it.
+  std::shared_ptr<Connection> app;
   std::thread admission;  // loopback TCP only: waits for the secret, then arms the connection
   std::mutex write_mu;
   bool closed = false;  // guarded by write_mu
@@ -180,20 +185,21 @@ void Server::Accept() {
     LogWarning("refused a connection from uid " + std::to_string(cred.uid) + " (pid " + std::to_string(cred.pid) + ")");
     return;
   }
-  AddConnection(std::move(fd), false);
+  AddConnection(std::move(fd), false, cred.pid);
 }
 
 void Server::AcceptTcp() {
   for (UniqueFd fd = tcp_->Accept(); fd; fd = tcp_->Accept()) AddConnection(std::move(fd), true);
 }
 
-void Server::AddConnection(UniqueFd fd, bool tcp) {
+void Server::AddConnection(UniqueFd fd, bool tcp, pid_t peer_pid) {
   timeval send_timeout{5, 0};  // a client that stops reading must not stall others' events forever
   ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
 
   auto conn = std::make_shared<Connection>();
   conn->fd = std::move(fd);
   conn->tcp = tcp;
+  conn->peer_pid = peer_pid;
   std::lock_guard lock(mu_);
   if (connections_.size() >= kMaxConnections) {
     LogWarning("too many connections; refused one");
@@ -325,7 +331,8 @@ void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
   // hello and anything before it: in order, on this thread, before anything is armed.
   std::size_t first = 0;
   for (; first < requests.size() && !conn->state.hello_done; ++first) {
-    conn->Write(dispatcher_->Handle(conn->state, requests[first]));
+    conn->Write(wire::Find(requests[first], "lane_of") ? AttachLane(conn, requests[first])
+                                                       : dispatcher_->Handle(conn->state, requests[first]));
     wire::WipeSecrets(requests[first]);
     if (conn->state.close_after_reply) {
       end = true;
@@ -357,7 +364,7 @@ void Server::Execute(const std::shared_ptr<Connection>& conn, Json request, bool
   const bool slow = dispatcher_->MayBlock(request);  // before `request` moves into the job
   auto job = [this, conn, request = std::move(request)]() mutable {
     if (running_.fetch_add(1, std::memory_order_relaxed) > 0) last_overlap_ns_.store(NowNs(), std::memory_order_relaxed);
-    Json reply = dispatcher_->Handle(conn->state, request);
+    Json reply = conn->app ? dispatcher_->HandleOnLane(conn->app->state, request) : dispatcher_->Handle(conn->state, request);
     wire::WipeSecrets(request);  // PINs, codes: handled; not kept until the job is freed
     conn->Write(reply);
     wire::WipeSecrets(reply);  // token_create's PIN and PUK, decrypt's plaintext
@@ -397,8 +404,33 @@ void Server::Finish(const std::shared_ptr<Connection>& conn) {
   LogDebug("connection " + std::to_string(conn->state.id) + " closed");
   std::lock_guard lock(mu_);
   connections_.erase(conn->state.id);
+  // The application's lanes go with it (their logins already went).
+  for (auto& [id, other] : connections_)
+    if (other->app == conn) other->StopReading();
   if (conn->admission.joinable()) zombies_.push_back(std::move(conn->admission));
   cv_.notify_all();
+}
+
+Json Server::AttachLane(const std::shared_ptr<Connection>& conn, const Json& hello) {
+  Json reply = dispatcher_->Handle(conn->state, hello);  // version, client, ...: as on any connection
+  if (!conn->state.hello_done) return reply;
+  auto app_id = wire::GetUint(hello, "lane_of");
+  {
+    std::lock_guard lock(mu_);  // against Finish of the application connection
+    auto it = app_id ? connections_.find(*app_id) : connections_.end();
+    // Only an application connection (not a lane) of the same process, by
+    // the kernel's word (SO_PEERCRED), not by the hello's.
+    if (it != connections_.end() && it->second != conn && !conn->tcp && !it->second->tcp && !it->second->app &&
+        it->second->state.hello_done && conn->peer_pid != 0 && it->second->peer_pid == conn->peer_pid) {
+      conn->app = it->second;
+      return reply;
+    }
+  }
+  conn->state.close_after_reply = true;
+  LogWarning("connection " + std::to_string(conn->state.id) +
+             " asked to be a lane of a connection of another process, or of none; closing it");
+  return wire::ErrorReply(wire::GetUint(hello, "id").value_or(0),
+                          Error{CKR_ARGUMENTS_BAD, "lane_of names no application connection of this process"});
 }
 
 void Server::Broadcast(const Json& event) {

@@ -71,7 +71,9 @@ class Server : public EventSink {
   void Done(const std::shared_ptr<Connection>& conn);
   void Accept();
   void AcceptTcp();
-  void AddConnection(UniqueFd fd, bool tcp);
+  void AddConnection(UniqueFd fd, bool tcp, pid_t peer_pid = 0);
+  // The hello of a lane: checks `lane_of`, then handles the hello.
+  Json AttachLane(const std::shared_ptr<Connection>& conn, const Json& hello);
   void Finish(const std::shared_ptr<Connection>& conn);
 
   Listener listener_;

@@ -1,12 +1,13 @@
 // The real vtokend on a temp XDG environment: hostile frames close only the
 // connection that sent them; single instance; stale sockets; SIGTERM; events;
-// pipelined requests; loopback TCP admission. (The SO_PEERCRED uid check cannot be tested as root,
+// pipelined requests; lanes; loopback TCP admission. (The SO_PEERCRED uid check cannot be tested as root,
 // where the tests run: a different uid needs a second account.)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <p11-kit/pkcs11.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -32,6 +33,17 @@ AgentClient Client(const test::TempXdg& xdg, bool events = false) {
 }
 
 bool Works(AgentClient& c) { return c.Call(Json{{"op", "slots"}}).has_value(); }
+
+// One request on a raw connection; events are skipped.
+Json RawCall(int fd, const Json& request) {
+  REQUIRE(wire::WriteFrame(fd, request));
+  for (;;) {
+    auto frame = wire::ReadFrame(fd);
+    REQUIRE(frame);
+    REQUIRE(*frame);
+    if ((**frame).contains("id")) return **frame;
+  }
+}
 
 int HelloedRaw(const test::TempXdg& xdg) {
   int fd = test::ConnectRaw(xdg.socket());
@@ -176,15 +188,7 @@ TEST_CASE("events reach connections that asked; pipelined requests all get repli
   CHECK((**event)["slots"][0]["slot_id"] == slot);
 
   // Log in on the raw connection, make a key, then pipeline signatures.
-  auto call = [&](Json request) {
-    REQUIRE(wire::WriteFrame(listener, request));
-    for (;;) {
-      auto frame = wire::ReadFrame(listener);
-      REQUIRE(frame);
-      REQUIRE(*frame);
-      if ((**frame).contains("id")) return **frame;
-    }
-  };
+  auto call = [&](const Json& request) { return RawCall(listener, request); };
   REQUIRE(call(Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}})["ok"] == true);
   const wire::Bytes p256{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
   const wire::Bytes yes{1};
@@ -223,6 +227,106 @@ TEST_CASE("events reach connections that asked; pipelined requests all get repli
                            {"data", wire::Binary(wire::Bytes(32, 1))}});
   CHECK(refused["error"] == "CKR_TOKEN_NOT_PRESENT");
   ::close(listener);
+}
+
+namespace {
+
+Json LaneHello(std::uint64_t lane_of) {
+  return Json{{"id", 0u}, {"op", "hello"}, {"version", 1},         {"client", "raw"},
+              {"app", "t"}, {"pid", 1u},     {"lane_of", lane_of}};
+}
+
+}  // namespace
+
+TEST_CASE("lanes sign with their application's login, do nothing else, and close with it", "[socket]") {
+  test::TempXdg xdg;
+  test::AgentProcess agent;
+  REQUIRE(agent.Start(xdg.socket()));
+  AgentClient admin = Client(xdg);
+  auto created = admin.Call(Json{{"op", "token_create"}, {"name", "ln"}, {"pin", SecretBytes("1234")}, {"puk", SecretBytes("12345678")}});
+  REQUIRE(created);
+  const auto slot = (*created)["slot_id"].get<std::uint64_t>();
+
+  int app = test::ConnectRaw(xdg.socket());
+  REQUIRE(app >= 0);
+  Json hello = RawCall(app, Json{{"id", 1u}, {"op", "hello"}, {"version", 1}, {"client", "raw"}, {"app", "t"}, {"pid", 1u}});
+  REQUIRE(hello["ok"] == true);
+  REQUIRE(hello.contains("connection"));
+  const auto app_id = hello["connection"].get<std::uint64_t>();
+  REQUIRE(RawCall(app, Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}})["ok"] == true);
+  const wire::Bytes p256{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  const wire::Bytes yes{1};
+  Json keys = RawCall(app, Json{{"id", 3u}, {"op", "generate_key_pair"}, {"slot_id", slot}, {"mechanism", CKM_EC_KEY_PAIR_GEN},
+                                {"public_attrs", wire::EncodeAttributes({{CKA_EC_PARAMS, p256}, {CKA_TOKEN, yes}})},
+                                {"private_attrs", wire::EncodeAttributes({{CKA_SIGN, yes}, {CKA_TOKEN, yes}, {CKA_PRIVATE, yes}})}});
+  REQUIRE(keys["ok"] == true);
+  const auto oid = keys["private"]["oid"].get<std::uint64_t>();
+  const Json sign{{"id", 7u}, {"op", "sign"}, {"slot_id", slot}, {"oid", oid}, {"mechanism", CKM_ECDSA},
+                  {"data", wire::Binary(wire::Bytes(32, 5))}};
+
+  int lane = test::ConnectRaw(xdg.socket());
+  REQUIRE(lane >= 0);
+  REQUIRE(RawCall(lane, LaneHello(app_id))["ok"] == true);
+
+  SECTION("sign and decrypt use the application's login; nothing else is served") {
+    Json signed_on_lane = RawCall(lane, sign);
+    CHECK(signed_on_lane["ok"] == true);
+    CHECK(signed_on_lane["signature"].get_binary().size() == 64);
+    for (const char* op : {"slots", "login", "logout", "objects", "token_list", "shutdown", "hello"}) {
+      Json refused = RawCall(lane, Json{{"id", 8u}, {"op", op}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}});
+      CAPTURE(op);
+      CHECK(refused["error"] == "CKR_FUNCTION_NOT_SUPPORTED");
+    }
+    // The application logs out: the lane's next signature is refused.
+    REQUIRE(RawCall(app, Json{{"id", 4u}, {"op", "logout"}, {"slot_id", slot}})["ok"] == true);
+    CHECK(RawCall(lane, sign)["error"] == "CKR_USER_NOT_LOGGED_IN");
+    // ... and the login of another connection is not the lane's.
+    REQUIRE(admin.Call(Json{{"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}}));
+    CHECK(RawCall(lane, sign)["error"] == "CKR_USER_NOT_LOGGED_IN");
+  }
+  SECTION("the lanes close with the application connection") {
+    ::close(app);
+    app = -1;
+    CHECK(test::ClosedByPeer(lane));
+  }
+  SECTION("lane_of must name an open application connection of the same process") {
+    for (std::uint64_t bad : {app_id + 1000, std::uint64_t{0}}) {
+      int other = test::ConnectRaw(xdg.socket());
+      REQUIRE(other >= 0);
+      CHECK(RawCall(other, LaneHello(bad))["error"] == "CKR_ARGUMENTS_BAD");
+      CHECK(test::ClosedByPeer(other));
+      ::close(other);
+    }
+    // Not a lane of a lane: the lane's own id comes from its hello reply.
+    int second = test::ConnectRaw(xdg.socket());
+    REQUIRE(second >= 0);
+    Json second_hello = RawCall(second, LaneHello(app_id));
+    REQUIRE(second_hello["ok"] == true);
+    int third = test::ConnectRaw(xdg.socket());
+    REQUIRE(third >= 0);
+    CHECK(RawCall(third, LaneHello(second_hello["connection"].get<std::uint64_t>()))["error"] == "CKR_ARGUMENTS_BAD");
+    CHECK(test::ClosedByPeer(third));
+    ::close(third);
+    ::close(second);
+    // Another process may not attach to this one's connection, whatever pid its hello claims.
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      int fd = test::ConnectRaw(xdg.socket());
+      Json h = LaneHello(app_id);
+      h["pid"] = static_cast<std::uint64_t>(::getppid());
+      if (fd < 0 || !wire::WriteFrame(fd, h)) ::_exit(2);
+      auto reply = wire::ReadFrame(fd);
+      const bool refused = reply && *reply && (**reply)["error"] == "CKR_ARGUMENTS_BAD";
+      ::_exit(refused && test::ClosedByPeer(fd) ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  ::close(lane);
+  if (app >= 0) ::close(app);
 }
 
 TEST_CASE("the shutdown op stops the agent", "[socket]") {

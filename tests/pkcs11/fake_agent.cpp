@@ -76,6 +76,8 @@ void SetAttr(wire::Attributes& a, CK_ATTRIBUTE_TYPE t, wire::Bytes v) {
 
 struct FakeAgent::Conn {
   int fd = -1;
+  std::uint64_t id = 0;
+  std::shared_ptr<Conn> app;  // a lane: the connection whose logins it uses
   std::mutex write_mutex;
   std::mutex mutex;  // logins, workers
   std::map<CK_SLOT_ID, unsigned> logins;
@@ -120,6 +122,7 @@ void FakeAgent::AcceptLoop() {
     c->fd = fd;
     {
       std::lock_guard lock(mutex_);
+      c->id = ++next_conn_id_;
       conns_.push_back(c);
     }
     servers.emplace_back([this, c] { Serve(c); });
@@ -166,16 +169,29 @@ void FakeAgent::Serve(std::shared_ptr<Conn> c) {
       greeted = true;
       c->events = req.value("events", false);
       wire::Json reply = wire::Ok(Id(req));
+      if (const wire::Json* lane_of = wire::Find(req, "lane_of")) {
+        std::lock_guard lock(mutex_);
+        counts_["lane"]++;
+        for (auto& other : conns_)
+          if (other->id == lane_of->get<std::uint64_t>() && !other->app) c->app = other;
+        if (!c->app) reply = Err(req, CKR_ARGUMENTS_BAD, "no such connection");
+      }
       reply["version"] = 1;
       reply["agent"] = "fake-vtokend";
+      if (offer_lanes) reply["connection"] = c->id;
       c->Send(reply);
+      if (!reply.value("ok", false)) break;
       continue;
     }
     std::lock_guard lock(c->mutex);
     c->workers.emplace_back([this, c, req = std::move(req)] {
       wire::Json reply;
       try {
-        reply = Handle(*c, req);
+        const std::string lane_op = req.value("op", "");
+        if (c->app && lane_op != "sign" && lane_op != "decrypt")
+          reply = Err(req, CKR_FUNCTION_NOT_SUPPORTED, "only sign and decrypt on a lane");
+        else
+          reply = Handle(c->app ? *c->app : *c, req);
       } catch (const std::exception& e) {
         reply = Err(req, CKR_GENERAL_ERROR, e.what());
       }

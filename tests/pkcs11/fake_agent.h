@@ -5,6 +5,8 @@
 // "12345678", an RSA-2048 and an EC P-256 key pair, private keys with
 // CKA_PRIVATE) and the free slot (2). It serves each request on its own
 // thread (so pipelined requests really run in parallel) and records the ops.
+// It offers lanes (unless told not to), without the real agent's same-process
+// check.
 #include <p11-kit/pkcs11.h>
 
 #include <atomic>
@@ -34,11 +36,15 @@ class FakeAgent {
   // Listens again on the same socket (the agent came back).
   void Restart();
 
+  // Whether hello offers lanes (docs/agent-protocol.md): its reply carries
+  // the connection id. A lane's requests use its application connection's
+  // logins; Count("lane") counts lane hellos.
+  std::atomic<bool> offer_lanes{true};
   std::atomic<int> sign_delay_ms{0};
   std::atomic<bool> always_authenticate{false};
   int Count(const std::string& op);
   int max_parallel_signs() const { return max_parallel_.load(); }
-  int hellos() { return Count("hello"); }
+  int hellos() { return Count("hello") - Count("lane"); }  // application connections
 
  private:
   struct Key;
@@ -64,6 +70,7 @@ class FakeAgent {
   bool free_initialized_ = false;
   std::uint64_t generation_ = 1;
   std::uint64_t next_oid_ = 1;
+  std::uint64_t next_conn_id_ = 0;
   struct Obj {
     CK_SLOT_ID slot;
     wire::Attributes attrs;

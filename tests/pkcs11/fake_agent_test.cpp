@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -540,25 +541,124 @@ TEST_CASE("fake agent: a crashed agent gives errors, not hangs, and the module r
   CHECK(sig.size() == 64);
 }
 
-TEST_CASE("fake agent: two sessions sign in parallel over the one connection") {
+namespace {
+
+// C_SignInit + C_Sign with the EC key on session h.
+CK_RV SignOnce(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE priv) {
+  CK_MECHANISM m{CKM_ECDSA_SHA256, nullptr, 0};
+  CK_BYTE data[] = {1};
+  CK_BYTE sig[64];
+  CK_ULONG len = sizeof sig;
+  if (CK_RV rv = f->C_SignInit(h, &m, priv); rv != CKR_OK) return rv;
+  return f->C_Sign(h, data, 1, sig, &len);
+}
+
+// Opens two sessions (the first logged in) and signs on both at once, each
+// signature taking the fake agent `delay_ms`; both must succeed.
+struct TwoSessions {
+  CK_SESSION_HANDLE logged_in, other;
+  CK_OBJECT_HANDLE priv;
+};
+TwoSessions SignOnTwoAtOnce(WithFakeAgent& t, int delay_ms) {
+  t.agent.sign_delay_ms = delay_ms;
+  TwoSessions s{t.OpenLoggedIn(), t.Open(), 0};
+  s.priv = t.Key(s.logged_in, CKO_PRIVATE_KEY, CKK_EC);
+  auto a = std::async(std::launch::async, SignOnce, t.f, s.logged_in, s.priv);
+  auto b = std::async(std::launch::async, SignOnce, t.f, s.other, s.priv);
+  CHECK(a.get() == CKR_OK);
+  CHECK(b.get() == CKR_OK);
+  t.agent.sign_delay_ms = 0;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("fake agent: two sessions sign in parallel, each on a lane with the application's login") {
   WithFakeAgent t;
-  t.agent.sign_delay_ms = 400;
+  const TwoSessions s = SignOnTwoAtOnce(t, 400);
+  CHECK(t.agent.max_parallel_signs() == 2);
+  CHECK(t.agent.Count("lane") == 2);  // the login went on the main connection, signatures on two lanes
+  CHECK(t.agent.hellos() == 1);
+  // Lanes are kept: more signatures open no more of them.
+  for (int i = 0; i < 5; ++i) CHECK(SignOnce(t.f, s.logged_in, s.priv) == CKR_OK);
+  CHECK(t.agent.Count("lane") == 2);
+}
+
+TEST_CASE("fake agent: an agent that offers no lanes: two sessions sign in parallel over the one connection") {
+  WithFakeAgent t;
+  t.agent.offer_lanes = false;
+  t.f->C_Finalize(nullptr);  // C_Initialize connected already: a new hello without lanes
+  REQUIRE(t.f->C_Initialize(nullptr) == CKR_OK);
+  SignOnTwoAtOnce(t, 400);
+  CHECK(t.agent.max_parallel_signs() == 2);
+  CHECK(t.agent.Count("lane") == 0);
+}
+
+TEST_CASE("fake agent: the agent crashes while signatures wait on lanes: errors at once, then a reconnect") {
+  WithFakeAgent t;
   auto h1 = t.OpenLoggedIn();
   auto h2 = t.Open();
   const auto priv = t.Key(h1, CKO_PRIVATE_KEY, CKK_EC);
-  auto sign = [&](CK_SESSION_HANDLE h) {
-    CK_MECHANISM m{CKM_ECDSA_SHA256, nullptr, 0};
-    CK_BYTE data[] = {1};
-    CK_BYTE sig[64];
-    CK_ULONG len = sizeof sig;
-    if (t.f->C_SignInit(h, &m, priv) != CKR_OK) return CKR_GENERAL_ERROR;
-    return t.f->C_Sign(h, data, 1, sig, &len);
-  };
-  auto a = std::async(std::launch::async, sign, h1);
-  auto b = std::async(std::launch::async, sign, h2);
-  CHECK(a.get() == CKR_OK);
-  CHECK(b.get() == CKR_OK);
-  CHECK(t.agent.max_parallel_signs() == 2);
+  t.agent.sign_delay_ms = 3000;
+  const auto started = std::chrono::steady_clock::now();
+  auto a = std::async(std::launch::async, SignOnce, t.f, h1, priv);
+  auto b = std::async(std::launch::async, SignOnce, t.f, h2, priv);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::thread crash([&] { t.agent.Crash(); });  // returns once the fake's delayed signs end
+  // The lane's end is the agent's end: the token went with it.
+  CHECK(a.get() == CKR_DEVICE_REMOVED);
+  CHECK(b.get() == CKR_DEVICE_REMOVED);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(2500));  // not the 3 s sign
+  CHECK(t.State(h1) == CKS_RW_PUBLIC_SESSION);  // logins belonged to the lost connection
+  crash.join();
+  t.agent.sign_delay_ms = 0;
+  t.agent.Restart();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // reconnect attempts are rate-limited
+  CK_ULONG n = 0;
+  REQUIRE(t.f->C_GetSlotList(CK_FALSE, nullptr, &n) == CKR_OK);
+  REQUIRE(t.f->C_Login(h1, CKU_USER, kPin, sizeof kPin) == CKR_OK);
+  CHECK(SignOnce(t.f, h1, priv) == CKR_OK);  // on a new lane of the new connection
+  CHECK(t.agent.Count("lane") == 3);
+}
+
+namespace {
+
+int OpenSockets() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink(e.path(), ec).string().rfind("socket:", 0) == 0) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a forked child closes the parent's agent connection and lanes, then makes its own (fake agent)") {
+  WithFakeAgent t;
+  const TwoSessions s = SignOnTwoAtOnce(t, 200);
+  REQUIRE(t.agent.Count("lane") == 2);
+  const int parent_sockets = OpenSockets();
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int failures = 0;
+    // The module's three sockets (main connection, two lanes) are closed;
+    // the fake agent's own (its listener and its ends) are inherited as they are.
+    if (OpenSockets() != parent_sockets - 3) failures |= 1;
+    if (t.f->C_Initialize(nullptr) != CKR_OK) failures |= 2;
+    CK_SESSION_HANDLE h = 0;
+    if (t.f->C_OpenSession(1, CKF_SERIAL_SESSION, nullptr, nullptr, &h) != CKR_OK) failures |= 4;
+    if (t.f->C_Login(h, CKU_USER, kPin, sizeof kPin) != CKR_OK) failures |= 8;
+    if (SignOnce(t.f, h, s.priv) != CKR_OK) failures |= 16;
+    _exit(failures);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(SignOnce(t.f, s.logged_in, s.priv) == CKR_OK);  // the parent's lanes still work
+  CHECK(t.agent.Count("lane") == 3);  // the child's own lane (the parent's fake agent served it)
 }
 
 TEST_CASE("fake agent: many threads, each with its own session") {
