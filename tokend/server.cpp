@@ -53,7 +53,9 @@ struct Server::Connection {
   // whose login state its sign and decrypt requests use. Set once, by the
   // lane's hello, before anything else is read from it.
   std::shared_ptr<Connection> app;
-  std::thread admission;  // loopback TCP only: waits for the secret, then arms the connection
+  // Loopback TCP: waits for the secret, then arms the connection. A lane:
+  // reads and serves it (ServeLane).
+  std::thread thread;
   std::mutex write_mu;
   bool closed = false;  // guarded by write_mu
   std::mutex read_mu;   // the frame reader: one thread at a time (the one the armed event woke)
@@ -209,7 +211,7 @@ void Server::AddConnection(UniqueFd fd, bool tcp, pid_t peer_pid) {
   connections_[conn->state.id] = conn;
   LogDebug("connection " + std::to_string(conn->state.id) + (tcp ? " over loopback TCP" : ""));
   if (tcp)
-    conn->admission = std::thread([this, conn] { Admit(conn); });
+    conn->thread = std::thread([this, conn] { Admit(conn); });
   else
     Arm(*conn, EPOLL_CTL_ADD);
 }
@@ -246,27 +248,15 @@ void Server::Admit(const std::shared_ptr<Connection>& conn) {
 }
 
 int Server::WaitForEvent(epoll_event& ev, bool spin) {
-  if (spin && NowNs() - last_overlap_ns_.load(std::memory_order_relaxed) <
-                  std::chrono::nanoseconds(kOverlapQuiet).count())
-    spin = false;
-  if (spin && spin_skip_.load(std::memory_order_relaxed) > 0) {
-    spin_skip_.fetch_sub(1, std::memory_order_relaxed);
-    spin = false;
-  }
+  spin = spin && MaySpin();
   if (spin && spinners_.fetch_add(1) == 0) {
     const auto start = std::chrono::steady_clock::now();
     int n = 0;
     while ((n = ::epoll_wait(epoll_fd_.get(), &ev, 1, 0)) == 0 && std::chrono::steady_clock::now() - start < kIoSpin) {
     }
     spinners_.fetch_sub(1);
-    if (n != 0) {
-      spin_misses_.store(0, std::memory_order_relaxed);
-      return n;
-    }
-    // Nothing came: a busy machine or an idle client.
-    const int misses = std::min(spin_misses_.load(std::memory_order_relaxed) + 1, kMaxIoSpinBackoffShift);
-    spin_misses_.store(misses, std::memory_order_relaxed);
-    spin_skip_.store((1 << misses) - 1, std::memory_order_relaxed);
+    SpinEnded(n != 0);
+    if (n != 0) return n;
   } else if (spin) {
     spinners_.fetch_sub(1);
   }
@@ -301,33 +291,31 @@ void Server::IoLoop() {
 
 // On the I/O thread the connection's armed event woke (no other thread reads
 // it until it is armed again).
-void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
-  const std::string who = "connection " + std::to_string(conn->state.id);
-  std::vector<Json> requests;
-  bool end = false;
-  {
-    std::lock_guard lock(conn->read_mu);
-    std::array<std::uint8_t, kReadChunk> buffer;
-    const ssize_t got = ::recv(conn->fd.get(), buffer.data(), buffer.size(), MSG_DONTWAIT);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // spurious: armed again below
-    } else if (got <= 0) {
-      end = true;
-    } else {
-      conn->frames.Feed({buffer.data(), static_cast<std::size_t>(got)});
-      WipeMemory(buffer.data(), static_cast<std::size_t>(got));
-      for (;;) {
-        auto next = conn->frames.Next();
-        if (!next) {
-          LogWarning(who + " (" + conn->state.app + ") sent a bad frame (" + next.error().message + "); closing it");
-          end = true;
-          break;
-        }
-        if (!*next) break;
-        requests.push_back(std::move(**next));
-      }
+bool Server::ReadRequests(Connection& conn, int flags, std::vector<Json>& requests) {
+  std::lock_guard lock(conn.read_mu);
+  std::array<std::uint8_t, kReadChunk> buffer;
+  const ssize_t got = ::recv(conn.fd.get(), buffer.data(), buffer.size(), flags);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // nothing yet
+  if (got <= 0) return false;
+  conn.frames.Feed({buffer.data(), static_cast<std::size_t>(got)});
+  WipeMemory(buffer.data(), static_cast<std::size_t>(got));
+  for (;;) {
+    auto next = conn.frames.Next();
+    if (!next) {
+      LogWarning("connection " + std::to_string(conn.state.id) + " (" + conn.state.app + ") sent a bad frame (" +
+                 next.error().message + "); closing it");
+      return false;
     }
+    if (!*next) return true;
+    requests.push_back(std::move(**next));
   }
+}
+
+// On the I/O thread the connection's armed event woke (no other thread reads
+// it until it is armed again).
+void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
+  std::vector<Json> requests;
+  bool end = !ReadRequests(*conn, MSG_DONTWAIT, requests);
   // hello and anything before it: in order, on this thread, before anything is armed.
   std::size_t first = 0;
   for (; first < requests.size() && !conn->state.hello_done; ++first) {
@@ -339,6 +327,15 @@ void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
       first = requests.size();
       break;
     }
+  }
+  if (conn->app && !end) {
+    // A lane from now on: its own thread reads and serves it (see ServeLane).
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, conn->fd.get(), nullptr);
+    std::vector<Json> rest(std::make_move_iterator(requests.begin() + static_cast<std::ptrdiff_t>(first)),
+                           std::make_move_iterator(requests.end()));
+    std::lock_guard lock(mu_);  // Finish, on that thread, takes the std::thread under mu_
+    conn->thread = std::thread([this, conn, rest = std::move(rest)]() mutable { ServeLane(conn, std::move(rest)); });
+    return;
   }
   const std::size_t count = requests.size() - first;
   bool finish = false;
@@ -363,12 +360,7 @@ void Server::OnReadable(const std::shared_ptr<Connection>& conn) {
 void Server::Execute(const std::shared_ptr<Connection>& conn, Json request, bool here) {
   const bool slow = dispatcher_->MayBlock(request);  // before `request` moves into the job
   auto job = [this, conn, request = std::move(request)]() mutable {
-    if (running_.fetch_add(1, std::memory_order_relaxed) > 0) last_overlap_ns_.store(NowNs(), std::memory_order_relaxed);
-    Json reply = conn->app ? dispatcher_->HandleOnLane(conn->app->state, request) : dispatcher_->Handle(conn->state, request);
-    wire::WipeSecrets(request);  // PINs, codes: handled; not kept until the job is freed
-    conn->Write(reply);
-    wire::WipeSecrets(reply);  // token_create's PIN and PUK, decrypt's plaintext
-    running_.fetch_sub(1, std::memory_order_relaxed);
+    Serve(*conn, request);
     Done(conn);
   };
   if (slow)
@@ -377,6 +369,62 @@ void Server::Execute(const std::shared_ptr<Connection>& conn, Json request, bool
     job();
   else
     pool_->Post(std::move(job));
+}
+
+void Server::Serve(Connection& conn, Json& request) {
+  if (running_.fetch_add(1, std::memory_order_relaxed) > 0) last_overlap_ns_.store(NowNs(), std::memory_order_relaxed);
+  Json reply = conn.app ? dispatcher_->HandleOnLane(conn.app->state, request) : dispatcher_->Handle(conn.state, request);
+  wire::WipeSecrets(request);  // PINs, codes: handled; not kept until the job is freed
+  conn.Write(reply);
+  wire::WipeSecrets(reply);  // token_create's PIN and PUK, decrypt's plaintext
+  running_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Server::ServeLane(const std::shared_ptr<Connection>& conn, std::vector<Json> requests) {
+  for (;;) {
+    for (auto& request : requests) Serve(*conn, request);
+    const bool served = !requests.empty();
+    requests.clear();
+    // The module sends a lane's next request as soon as it has the reply:
+    // polling for it a while saves a sleep and a wake-up on both sides. No
+    // other thread waits on this socket, so nobody else is woken meanwhile.
+    bool open = true;
+    if (served && MaySpin()) {
+      const auto start = std::chrono::steady_clock::now();
+      while ((open = ReadRequests(*conn, MSG_DONTWAIT, requests)) && requests.empty() &&
+             std::chrono::steady_clock::now() - start < kIoSpin) {
+      }
+      SpinEnded(!requests.empty());
+    }
+    if (open && requests.empty()) open = ReadRequests(*conn, 0, requests);  // asleep until a request or the end
+    if (!open) break;
+  }
+  {
+    std::lock_guard lock(conn->inflight_mu);
+    conn->ended = conn->finished = true;
+  }
+  Finish(conn);
+}
+
+bool Server::MaySpin() {
+  if (NowNs() - last_overlap_ns_.load(std::memory_order_relaxed) < std::chrono::nanoseconds(kOverlapQuiet).count())
+    return false;
+  if (spin_skip_.load(std::memory_order_relaxed) > 0) {
+    spin_skip_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void Server::SpinEnded(bool found) {
+  if (found) {
+    spin_misses_.store(0, std::memory_order_relaxed);
+    return;
+  }
+  // Nothing came: a busy machine or an idle client.
+  const int misses = std::min(spin_misses_.load(std::memory_order_relaxed) + 1, kMaxIoSpinBackoffShift);
+  spin_misses_.store(misses, std::memory_order_relaxed);
+  spin_skip_.store((1 << misses) - 1, std::memory_order_relaxed);
 }
 
 void Server::Done(const std::shared_ptr<Connection>& conn) {
@@ -407,7 +455,7 @@ void Server::Finish(const std::shared_ptr<Connection>& conn) {
   // The application's lanes go with it (their logins already went).
   for (auto& [id, other] : connections_)
     if (other->app == conn) other->StopReading();
-  if (conn->admission.joinable()) zombies_.push_back(std::move(conn->admission));
+  if (conn->thread.joinable()) zombies_.push_back(std::move(conn->thread));
   cv_.notify_all();
 }
 

@@ -18,6 +18,13 @@
 // the next 31 requests are waited for asleep. Only while requests come one
 // at a time: when two ran at once in the last 100 ms, the CPUs are needed
 // for the requests and nobody spins.
+// Lanes (docs/agent-protocol.md) are the exception: after its hello a lane
+// leaves the epoll set and gets a thread of its own that reads, serves and
+// answers its requests one after the other. A lane carries one request at a
+// time, so that thread is the only one a request wakes, and after a reply it
+// can poll the socket for the next request without another I/O thread being
+// woken for it (epoll wakes a sleeping waiter for every event, spinner or
+// not). Lanes count against the connection limit (256), so do their threads.
 // A connection that sends garbage, a truncated or oversized frame, or CBOR
 // that is not a map is closed; nothing else is affected.
 #include <sys/epoll.h>
@@ -65,6 +72,17 @@ class Server : public EventSink {
   // time polls for a while before blocking.
   int WaitForEvent(epoll_event& ev, bool spin);
   void OnReadable(const std::shared_ptr<Connection>& conn);
+  // Reads once (recv `flags`) and appends the whole frames; false at the end
+  // of the stream or a bad frame.
+  bool ReadRequests(Connection& conn, int flags, std::vector<Json>& requests);
+  // A lane's own thread: serves its requests one after the other, inline.
+  void ServeLane(const std::shared_ptr<Connection>& conn, std::vector<Json> requests);
+  // Handles one request and writes the reply.
+  void Serve(Connection& conn, Json& request);
+  // Whether a thread that just served a request may poll for the next (no
+  // overlap lately, no back-off); SpinEnded records whether it paid.
+  bool MaySpin();
+  void SpinEnded(bool found);
   void Admit(const std::shared_ptr<Connection>& conn);  // loopback TCP: the secret, then the hello
   void Arm(Connection& conn, int op);
   void Execute(const std::shared_ptr<Connection>& conn, Json request, bool here);

@@ -283,6 +283,11 @@ TEST_CASE("lanes sign with their application's login, do nothing else, and close
     // ... and the login of another connection is not the lane's.
     REQUIRE(admin.Call(Json{{"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}}));
     CHECK(RawCall(lane, sign)["error"] == "CKR_USER_NOT_LOGGED_IN");
+    // SIGTERM ends the lane's own thread too (its socket closes at once, not
+    // after the 10 s the agent gives stuck connections).
+    agent.Kill(SIGTERM);
+    CHECK(test::ClosedByPeer(lane, 3000));
+    CHECK(agent.Wait() == 0);
   }
   SECTION("the lanes close with the application connection") {
     ::close(app);
