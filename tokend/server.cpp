@@ -233,7 +233,8 @@ void Server::Admit(const std::shared_ptr<Connection>& conn) {
   if (!hello) {
     LogWarning("connection " + std::to_string(conn->state.id) + " over loopback TCP refused: " + hello.error().message);
   } else {
-    conn->Write(dispatcher_->Handle(conn->state, *hello));
+    // A lane over TCP is refused (AttachLane: no SO_PEERCRED to check).
+    conn->Write(wire::Find(*hello, "lane_of") ? AttachLane(conn, *hello) : dispatcher_->Handle(conn->state, *hello));
     open = !conn->state.close_after_reply;
   }
   if (open) {

@@ -418,6 +418,20 @@ TEST_CASE("loopback TCP: the hello must carry the secret, admitted connections w
     CHECK(*answered.rbegin() == 17);
     ::close(fd);
   }
+  SECTION("no lanes over TCP (no SO_PEERCRED to tie one to its process)") {
+    int app = ConnectTcp(static_cast<std::uint16_t>(port));
+    REQUIRE(app >= 0);
+    Json app_hello = RawCall(app, hello(secret));
+    REQUIRE(app_hello["ok"] == true);
+    int lane = ConnectTcp(static_cast<std::uint16_t>(port));
+    REQUIRE(lane >= 0);
+    Json lane_hello = hello(secret);
+    lane_hello["lane_of"] = app_hello["connection"];
+    CHECK(RawCall(lane, lane_hello)["error"] == "CKR_ARGUMENTS_BAD");
+    CHECK(test::ClosedByPeer(lane));
+    ::close(lane);
+    ::close(app);
+  }
   AgentClient c = Client(xdg);  // the Unix socket is unaffected
   CHECK(Works(c));
 }
