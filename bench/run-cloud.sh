@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run-cloud.sh BUILD_DIR [SECONDS]
+# bench/run-cloud.sh BUILD_DIR [SECONDS] [ROUNDS]
 #
 # C_Sign latency and throughput, side by side in one run, of an RSA-2048
 # key (CKM_SHA256_RSA_PKCS, 64-byte message, C_SignInit + C_Sign, 1 and 2
@@ -12,11 +12,16 @@
 #      multisign 1000 and a one-hour window, so one code (from the configured
 #      command) covers a thousand signatures: no prompt per signature.
 # Everything lives in a temporary directory; the service, the p11-kit server
-# and the agent are stopped at the end. SECONDS (default 3) per run.
+# and the agent are stopped at the end. SECONDS (default 3) per run. The
+# three take turns for ROUNDS rounds (default 3), so that a slow or fast
+# stretch of a shared machine falls on all; each round is printed and the
+# ratios come from the median of each column.
 set -uo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [SECONDS]" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 seconds=${2:-3}
+rounds=${3:-3}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number" >&2; exit 2; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bench=$build/bin/vtoken-bench
 vtoken=$build/bin/vtoken
@@ -39,38 +44,60 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
-rows=()
-run() {  # run NAME vtoken-bench options...: one row of the table
+run() {  # run NAME vtoken-bench options...: one row of the table, appended to $work/rows
   local name=$1
   shift
   "$bench" "$@" --key "$key" --seconds "$seconds" --name "$name" | tee "$work/out" || exit 1
-  rows+=("$(sed -n 's/^markdown-sign: //p' "$work/out")")
+  sed -n 's/^markdown-sign: //p' "$work/out" >>"$work/rows"
 }
+: >"$work/rows"
 
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$scratch/softhsm/tokens" \
   >"$scratch/softhsm/softhsm2.conf"
 export SOFTHSM2_CONF=$scratch/softhsm/softhsm2.conf
 "$bench" --module "$softhsm" --provision --token-label bench --so-pin $so_pin --pin $pin >/dev/null || exit 1
-run "SoftHSMv2 direct" --module "$softhsm" --token-label bench --pin $pin
-
 eval "$(p11-kit server --provider "$softhsm" -s "pkcs11:token=bench")"
-export P11_KIT_SERVER_ADDRESS
-run "SoftHSMv2 via p11-kit server + client" --module "$client" --token-label bench --pin $pin
-kill "$P11_KIT_SERVER_PID" 2>/dev/null
-P11_KIT_SERVER_PID=
-unset SOFTHSM2_CONF P11_KIT_SERVER_ADDRESS
+p11kit_address=$P11_KIT_SERVER_ADDRESS
+unset P11_KIT_SERVER_ADDRESS SOFTHSM2_CONF  # the service's HSM has its own configuration
 
 service_start >/dev/null || exit 1
 service_account bench@example.org >/dev/null || exit 1
 service_credential bench@example.org --key rsa2048 --scal 1 --multisign 1000 --quota 1000000 --label "$key" >/dev/null
 service_configure_agent "scal1_window_seconds = 3600"
 service_login >/dev/null || exit 1
-run "vtoken cloud token (HTTPS loopback)" --module "$build/lib/libvtoken-pkcs11.so" --token-label bench@example.org --no-pin
 
+direct="SoftHSMv2 direct" remote="SoftHSMv2 via p11-kit server + client" cloud="vtoken cloud token (HTTPS loopback)"
+for round in $(seq "$rounds"); do
+  echo "== round $round of $rounds"
+  # The direct and p11-kit runs use the benchmark's own SoftHSMv2 token; the
+  # service keeps its own configuration (its HSM is in its data directory).
+  SOFTHSM2_CONF=$scratch/softhsm/softhsm2.conf run "$direct" --module "$softhsm" --token-label bench --pin $pin
+  SOFTHSM2_CONF=$scratch/softhsm/softhsm2.conf P11_KIT_SERVER_ADDRESS=$p11kit_address \
+    run "$remote" --module "$client" --token-label bench --pin $pin
+  run "$cloud" --module "$build/lib/libvtoken-pkcs11.so" --token-label bench@example.org --no-pin
+done
+
+header='| RSA-2048 C_Sign | p50 µs 1 thr | p90 µs | p99 µs | sig/s 1 thr | sig/s 2 thr | p50 µs 2 thr |'
 echo
-echo "| RSA-2048 C_Sign | p50 µs 1 thr | p90 µs | p99 µs | sig/s 1 thr | sig/s 2 thr | p50 µs 2 thr |"
+echo "Each round:"
+echo
+echo "$header"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-printf '%s\n' "${rows[@]}"
+cat "$work/rows"
+# Median of each column per path (for an even count, the lower middle value).
+awk -F'|' '{ name = $2; gsub(/^ +| +$/, "", name); if (!(name in n)) order[++paths] = name; n[name]++;
+    for (c = 3; c <= 8; c++) v[name, c, n[name]] = $c + 0 }
+  END { for (p = 1; p <= paths; p++) { name = order[p]; printf "| %s (median of %d) |", name, n[name];
+          for (c = 3; c <= 8; c++) { k = n[name]; for (i = 1; i <= k; i++) a[i] = v[name, c, i];
+            for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+            printf " %.0f |", a[int((k + 1) / 2)] }
+          printf "\n" } }' "$work/rows" >"$work/medians"
+echo
+echo "Median of the rounds:"
+echo
+echo "$header"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+cat "$work/medians"
 awk -F'|' 'NR==2 {p50=$3; t2=$7} NR==3 {
-    printf "\ncloud / p11-kit: median latency %.2fx [target <= 1.25x], 2-thread throughput %.2fx [target >= 1x]\n", $3/p50, $7/t2 }' \
-  <(printf '%s\n' "${rows[@]}")
+    printf "\ncloud / p11-kit (medians): median latency %.2fx [target <= 1.25x], 2-thread throughput %.2fx [target >= 1x]\n", $3/p50, $7/t2 }' \
+  "$work/medians"
