@@ -25,6 +25,9 @@ namespace {
 constexpr int kMaxInflightPerConnection = 16;
 constexpr unsigned kSlowWorkers = 16;  // cloud requests waiting for a prompt or the service
 constexpr std::size_t kMaxConnections = 256;
+// Lanes (each with a thread) per application connection; the module opens
+// at most 8.
+constexpr long kMaxLanesPerApplication = 16;
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::uint64_t kIoStopKey = std::numeric_limits<std::uint64_t>::max();
 // After a request, one I/O thread at a time polls for the next one this long
@@ -471,8 +474,19 @@ Json Server::AttachLane(const std::shared_ptr<Connection>& conn, const Json& hel
     // the kernel's word (SO_PEERCRED), not by the hello's.
     if (it != connections_.end() && it->second != conn && !conn->tcp && !it->second->tcp && !it->second->app &&
         it->second->state.hello_done && conn->peer_pid != 0 && it->second->peer_pid == conn->peer_pid) {
-      conn->app = it->second;
-      return reply;
+      const auto lanes = std::count_if(connections_.begin(), connections_.end(),
+                                       [&](const auto& other) { return other.second->app == it->second; });
+      if (lanes < kMaxLanesPerApplication) {
+        conn->app = it->second;
+        return reply;
+      }
+      conn->state.close_after_reply = true;
+      LogWarning("connection " + std::to_string(conn->state.id) + ": connection " + std::to_string(*app_id) +
+                 " has " + std::to_string(kMaxLanesPerApplication) + " lanes already; closing this one");
+      return wire::ErrorReply(wire::GetUint(hello, "id").value_or(0),
+                              Error{CKR_DEVICE_MEMORY, "this application has " +
+                                                           std::to_string(kMaxLanesPerApplication) +
+                                                           " lanes already"});
     }
   }
   conn->state.close_after_reply = true;

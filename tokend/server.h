@@ -24,7 +24,8 @@
 // time, so that thread is the only one a request wakes, and after a reply it
 // can poll the socket for the next request without another I/O thread being
 // woken for it (epoll wakes a sleeping waiter for every event, spinner or
-// not). Lanes count against the connection limit (256), so do their threads.
+// not). At most 16 lanes per application connection; lanes count against
+// the connection limit (256), which bounds their threads too.
 // A connection that sends garbage, a truncated or oversized frame, or CBOR
 // that is not a map is closed; nothing else is affected.
 #include <sys/epoll.h>

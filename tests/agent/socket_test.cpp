@@ -294,6 +294,37 @@ TEST_CASE("lanes sign with their application's login, do nothing else, and close
     app = -1;
     CHECK(test::ClosedByPeer(lane));
   }
+  SECTION("at most 16 lanes per application") {
+    std::vector<int> more;
+    for (int i = 0; i < 15; ++i) {  // the 15 besides `lane`
+      more.push_back(test::ConnectRaw(xdg.socket()));
+      REQUIRE(more.back() >= 0);
+      REQUIRE(RawCall(more.back(), LaneHello(app_id))["ok"] == true);
+    }
+    int refused = test::ConnectRaw(xdg.socket());
+    REQUIRE(refused >= 0);
+    CHECK(RawCall(refused, LaneHello(app_id))["error"] == "CKR_DEVICE_MEMORY");
+    CHECK(test::ClosedByPeer(refused));
+    ::close(refused);
+    CHECK(RawCall(more.back(), sign)["ok"] == true);  // the others still sign
+    ::close(more.back());
+    more.pop_back();
+    // A closed lane frees its place.
+    int again = -1;
+    bool attached = false;
+    for (int tries = 0; tries < 200 && !attached; ++tries) {  // the agent notices the close on its own thread
+      again = test::ConnectRaw(xdg.socket());
+      REQUIRE(again >= 0);
+      attached = RawCall(again, LaneHello(app_id))["ok"] == true;
+      if (!attached) {
+        ::close(again);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    CHECK(attached);
+    if (attached) ::close(again);
+    for (int fd : more) ::close(fd);
+  }
   SECTION("lane_of must name an open application connection of the same process") {
     for (std::uint64_t bad : {app_id + 1000, std::uint64_t{0}}) {
       int other = test::ConnectRaw(xdg.socket());
