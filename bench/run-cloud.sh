@@ -84,14 +84,7 @@ echo
 echo "$header"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 cat "$work/rows"
-# Median of each column per path (for an even count, the lower middle value).
-awk -F'|' '{ name = $2; gsub(/^ +| +$/, "", name); if (!(name in n)) order[++paths] = name; n[name]++;
-    for (c = 3; c <= 8; c++) v[name, c, n[name]] = $c + 0 }
-  END { for (p = 1; p <= paths; p++) { name = order[p]; printf "| %s (median of %d) |", name, n[name];
-          for (c = 3; c <= 8; c++) { k = n[name]; for (i = 1; i <= k; i++) a[i] = v[name, c, i];
-            for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-            printf " %.0f |", a[int((k + 1) / 2)] }
-          printf "\n" } }' "$work/rows" >"$work/medians"
+awk -v first=3 -v last=8 -f "$repo/bench/medians.awk" "$work/rows" >"$work/medians"
 echo
 echo "Median of the rounds:"
 echo

@@ -15,6 +15,7 @@ set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [SECONDS] [ROUNDS]" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 seconds=${2:-3}
+here=$(cd "$(dirname "$0")" && pwd)
 rounds=${3:-3}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number" >&2; exit 2; }
 bench=$build/bin/vtoken-bench
@@ -71,15 +72,7 @@ echo
 echo "$header"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$work/rows"
-# The median of each column per module (the middle value; for an even count,
-# the lower of the two middle ones).
-awk -F'|' '{ name = $2; gsub(/^ +| +$/, "", name); n[name]++; for (c = 3; c <= 10; c++) v[name, c, n[name]] = $c + 0 }
-  END { for (name in n) { printf "| %s (median of %d) |", name, n[name];
-          for (c = 3; c <= 10; c++) { k = n[name]; for (i = 1; i <= k; i++) a[i] = v[name, c, i];
-            for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-            m = a[int((k + 1) / 2)]; printf (c == 10 ? " %.1f |" : " %.0f |"), m }
-          printf "\n" } }' "$work/rows" >"$work/medians.any"
-{ grep '^| SoftHSMv2' "$work/medians.any" || true; grep '^| vtoken' "$work/medians.any" || true; } >"$work/medians"
+awk -v first=3 -v last=10 -v last_decimals=1 -f "$here/medians.awk" "$work/rows" >"$work/medians"
 echo
 echo "Median of the rounds:"
 echo

@@ -45,6 +45,26 @@ bool IsLaneOp(const wire::Json& request) {
   return op && op->is_string() && (*op == "sign" || *op == "decrypt");
 }
 
+// One recv into `in` (the copy on the stack wiped: replies may carry
+// plaintext). The count recv returned; -1 with errno set.
+ssize_t ReadInto(int fd, wire::FrameReader& in) {
+  std::array<std::uint8_t, kReadChunk> buffer;
+  const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  if (got > 0) {
+    in.Feed({buffer.data(), static_cast<std::size_t>(got)});
+    WipeMemory(buffer.data(), static_cast<std::size_t>(got));
+  }
+  return got;
+}
+
+// A reply as the caller gets it: itself, or the agent's error.
+Result<wire::Json> AsResult(wire::Json&& reply) {
+  if (auto ok = wire::GetBool(reply, "ok"); ok && *ok) return std::move(reply);
+  Error e = wire::ErrorFromReply(reply);
+  if (e.message.empty()) e.message = "agent refused the request";
+  return std::unexpected(std::move(e));
+}
+
 Result<int> TryConnect(const std::filesystem::path& socket_path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -220,9 +240,13 @@ void AgentClient::FailAllPending(const std::string& why) {
 }
 
 void AgentClient::ConnectionLost(int fd, const std::string& why) {
-  if (!shutdown_.load() && !why.empty()) Log(LogLevel::kWarning, "agent connection: " + why);
   ::shutdown(fd, SHUT_RDWR);
   FailAllPending(shutdown_.load() ? "module is finalizing" : "agent connection lost");
+  TellDisconnected(why);
+}
+
+void AgentClient::TellDisconnected(const std::string& why) {
+  if (!shutdown_.load() && !why.empty()) Log(LogLevel::kWarning, "agent connection: " + why);
   try {
     listener_->OnDisconnected();
   } catch (...) {
@@ -288,15 +312,12 @@ AgentClient::ReadResult AgentClient::ReadOnce(int fd, int timeout_ms, ReadMode m
     [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
   }
   if (!fds[0].revents) return ReadResult::kMore;
-  std::array<std::uint8_t, kReadChunk> buffer;
-  const ssize_t got = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  const ssize_t got = ReadInto(fd, in_);
   if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return ReadResult::kMore;
   if (got <= 0) {
     ConnectionLost(fd, got == 0 ? "" : std::string("read: ") + std::strerror(errno));
     return ReadResult::kClosed;
   }
-  in_.Feed({buffer.data(), static_cast<std::size_t>(got)});
-  WipeMemory(buffer.data(), static_cast<std::size_t>(got));  // replies may carry plaintext
   try {
     for (;;) {
       auto frame = in_.Next();
@@ -320,14 +341,7 @@ AgentClient::ReadResult AgentClient::ReadOnce(int fd, int timeout_ms, ReadMode m
         std::lock_guard lock(pending_mutex_);
         auto it = pending_.find(*id);
         if (it == pending_.end()) continue;  // timed out meanwhile
-        auto ok = wire::GetBool(m, "ok");
-        if (ok && *ok) {
-          Complete(it->second, std::move(m));
-        } else {
-          Error e = wire::ErrorFromReply(m);
-          if (e.message.empty()) e.message = "agent refused the request";
-          Complete(it->second, std::unexpected(std::move(e)));
-        }
+        Complete(it->second, AsResult(std::move(m)));
         pending_.erase(it);
       }
       // Outside the lock: the woken caller need not wait for it again.
@@ -517,10 +531,7 @@ std::optional<Result<wire::Json>> AgentClient::CallOnLane(wire::Json& request) {
     if (lane->epoch == lane_epoch_ && lane_app_ != 0) idle_lanes_.push_back(std::move(lane));
   }
   if (lane) CloseLane(std::move(lane));  // its connection was replaced meanwhile
-  if (auto ok = wire::GetBool(*reply, "ok"); ok && *ok) return std::move(*reply);
-  Error e = wire::ErrorFromReply(*reply);
-  if (e.message.empty()) e.message = "agent refused the request";
-  return std::unexpected(std::move(e));
+  return AsResult(std::move(*reply));
 }
 
 Result<std::unique_ptr<AgentClient::Lane>> AgentClient::OpenLane(std::size_t slot, std::uint64_t epoch,
@@ -545,7 +556,6 @@ Result<wire::Json> AgentClient::Exchange(Lane& lane, wire::Json& request, bool& 
   const auto started = Clock::now();
   const auto deadline = started + options_.timeout;
   VT_CHECK(wire::WriteFrame(lane.fd, request));
-  std::array<std::uint8_t, kReadChunk> buffer;
   for (;;) {
     // A frame may already be whole in what the last read brought.
     auto frame = lane.in.Next();
@@ -567,11 +577,9 @@ Result<wire::Json> AgentClient::Exchange(Lane& lane, wire::Json& request, bool& 
       if (n < 0 && errno != EINTR) return Fail(CKR_DEVICE_ERROR, std::string("poll: ") + std::strerror(errno));
       if (n <= 0) continue;
     }
-    const ssize_t got = ::recv(lane.fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    const ssize_t got = ReadInto(lane.fd, lane.in);
     if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
     if (got <= 0) return Fail(CKR_DEVICE_ERROR, got == 0 ? "agent closed a lane" : std::string("read: ") + std::strerror(errno));
-    lane.in.Feed({buffer.data(), static_cast<std::size_t>(got)});
-    WipeMemory(buffer.data(), static_cast<std::size_t>(got));  // replies may carry plaintext
   }
 }
 
@@ -596,13 +604,7 @@ void AgentClient::LaneBroke(std::uint64_t epoch, const std::string& why) {
       lost = true;
     }
   }
-  if (!lost) return;
-  if (!shutdown_.load()) Log(LogLevel::kWarning, "agent connection: " + why);
-  try {
-    listener_->OnDisconnected();
-  } catch (...) {
-    // Nothing may escape into the host process.
-  }
+  if (lost) TellDisconnected(why);
 }
 
 void AgentClient::CloseDescriptorsInChild() {

@@ -22,7 +22,7 @@
 // threads signing at once each wait on their own socket and the agent wakes
 // each of them directly (on one shared socket, the thread that reads a reply
 // for another has to wake it: measured, two threads signing RSA-2048 reach
-// ~4,700 signatures/s that way and ~5,800/s on lanes). A lane shares the main
+// ~4,700 signatures/s that way and ~6,000-6,500/s on lanes). A lane shares the main
 // connection's logins; the agent accepts on it nothing but sign and decrypt,
 // and only from this process. Lanes open on first use, up to kMaxLanes; when
 // all are busy, or the agent offers none, calls share the main connection.
@@ -127,6 +127,8 @@ class AgentClient {
   // No other call overlapped one for kOverlapQuiet: spinning may pay.
   bool Lone() const;
   void FailAllPendingLocked(const std::string& why);  // pending_mutex_ held
+  // Logs `why` (unless empty or finalizing) and tells the Listener.
+  void TellDisconnected(const std::string& why);
   void BackgroundReader(int fd, std::uint64_t epoch);
   // Waits for one reply, reading the socket while nobody else does.
   Result<wire::Json> Wait(const std::shared_ptr<Pending>& p, std::uint64_t id, int fd, std::uint64_t epoch);

@@ -293,8 +293,6 @@ void Server::IoLoop() {
   }
 }
 
-// On the I/O thread the connection's armed event woke (no other thread reads
-// it until it is armed again).
 bool Server::ReadRequests(Connection& conn, int flags, std::vector<Json>& requests) {
   std::lock_guard lock(conn.read_mu);
   std::array<std::uint8_t, kReadChunk> buffer;
@@ -466,34 +464,25 @@ void Server::Finish(const std::shared_ptr<Connection>& conn) {
 Json Server::AttachLane(const std::shared_ptr<Connection>& conn, const Json& hello) {
   Json reply = dispatcher_->Handle(conn->state, hello);  // version, client, ...: as on any connection
   if (!conn->state.hello_done) return reply;
+  auto refuse = [&](CK_RV rv, const std::string& why) {
+    conn->state.close_after_reply = true;
+    LogWarning("connection " + std::to_string(conn->state.id) + " refused as a lane: " + why);
+    return wire::ErrorReply(wire::GetUint(hello, "id").value_or(0), Error{rv, why});
+  };
   auto app_id = wire::GetUint(hello, "lane_of");
-  {
-    std::lock_guard lock(mu_);  // against Finish of the application connection
-    auto it = app_id ? connections_.find(*app_id) : connections_.end();
-    // Only an application connection (not a lane) of the same process, by
-    // the kernel's word (SO_PEERCRED), not by the hello's.
-    if (it != connections_.end() && it->second != conn && !conn->tcp && !it->second->tcp && !it->second->app &&
-        it->second->state.hello_done && conn->peer_pid != 0 && it->second->peer_pid == conn->peer_pid) {
-      const auto lanes = std::count_if(connections_.begin(), connections_.end(),
-                                       [&](const auto& other) { return other.second->app == it->second; });
-      if (lanes < kMaxLanesPerApplication) {
-        conn->app = it->second;
-        return reply;
-      }
-      conn->state.close_after_reply = true;
-      LogWarning("connection " + std::to_string(conn->state.id) + ": connection " + std::to_string(*app_id) +
-                 " has " + std::to_string(kMaxLanesPerApplication) + " lanes already; closing this one");
-      return wire::ErrorReply(wire::GetUint(hello, "id").value_or(0),
-                              Error{CKR_DEVICE_MEMORY, "this application has " +
-                                                           std::to_string(kMaxLanesPerApplication) +
-                                                           " lanes already"});
-    }
-  }
-  conn->state.close_after_reply = true;
-  LogWarning("connection " + std::to_string(conn->state.id) +
-             " asked to be a lane of a connection of another process, or of none; closing it");
-  return wire::ErrorReply(wire::GetUint(hello, "id").value_or(0),
-                          Error{CKR_ARGUMENTS_BAD, "lane_of names no application connection of this process"});
+  std::lock_guard lock(mu_);  // against Finish of the application connection
+  auto it = app_id ? connections_.find(*app_id) : connections_.end();
+  // Only an application connection (not a lane) of the same process, by the
+  // kernel's word (SO_PEERCRED), not by the hello's.
+  if (it == connections_.end() || it->second == conn || conn->tcp || it->second->tcp || it->second->app ||
+      !it->second->state.hello_done || conn->peer_pid == 0 || it->second->peer_pid != conn->peer_pid)
+    return refuse(CKR_ARGUMENTS_BAD, "lane_of names no application connection of this process");
+  const auto lanes = std::count_if(connections_.begin(), connections_.end(),
+                                   [&](const auto& other) { return other.second->app == it->second; });
+  if (lanes >= kMaxLanesPerApplication)
+    return refuse(CKR_DEVICE_MEMORY, "this application has " + std::to_string(kMaxLanesPerApplication) + " lanes already");
+  conn->app = it->second;
+  return reply;
 }
 
 void Server::Broadcast(const Json& event) {

@@ -91,7 +91,8 @@ class Server : public EventSink {
   void Accept();
   void AcceptTcp();
   void AddConnection(UniqueFd fd, bool tcp, pid_t peer_pid = 0);
-  // The hello of a lane: checks `lane_of`, then handles the hello.
+  // The hello of a lane: handles it as any hello, then ties the lane to the
+  // connection `lane_of` names, or refuses it (the reply says why).
   Json AttachLane(const std::shared_ptr<Connection>& conn, const Json& hello);
   void Finish(const std::shared_ptr<Connection>& conn);
 

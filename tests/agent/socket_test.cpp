@@ -45,6 +45,26 @@ Json RawCall(int fd, const Json& request) {
   }
 }
 
+// A new emulated token (user PIN 1234); its slot.
+std::uint64_t CreateToken(AgentClient& admin, const char* name) {
+  auto created = admin.Call(Json{{"op", "token_create"}, {"name", name}, {"pin", SecretBytes("1234")}, {"puk", SecretBytes("12345678")}});
+  REQUIRE(created);
+  return (*created)["slot_id"].get<std::uint64_t>();
+}
+
+// On a raw connection past hello: the user logs in to `slot` and makes a
+// P-256 key pair there; the private key's oid.
+std::uint64_t LoginAndMakeP256Key(int fd, std::uint64_t slot) {
+  REQUIRE(RawCall(fd, Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}})["ok"] == true);
+  const wire::Bytes p256{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  const wire::Bytes yes{1};
+  Json keys = RawCall(fd, Json{{"id", 3u}, {"op", "generate_key_pair"}, {"slot_id", slot}, {"mechanism", CKM_EC_KEY_PAIR_GEN},
+                               {"public_attrs", wire::EncodeAttributes({{CKA_EC_PARAMS, p256}, {CKA_TOKEN, yes}})},
+                               {"private_attrs", wire::EncodeAttributes({{CKA_SIGN, yes}, {CKA_TOKEN, yes}, {CKA_PRIVATE, yes}})}});
+  REQUIRE(keys["ok"] == true);
+  return keys["private"]["oid"].get<std::uint64_t>();
+}
+
 int HelloedRaw(const test::TempXdg& xdg) {
   int fd = test::ConnectRaw(xdg.socket());
   REQUIRE(fd >= 0);
@@ -178,9 +198,7 @@ TEST_CASE("events reach connections that asked; pipelined requests all get repli
   REQUIRE(wire::ReadFrame(listener));
 
   AgentClient admin = Client(xdg);
-  auto created = admin.Call(Json{{"op", "token_create"}, {"name", "ev"}, {"pin", SecretBytes("1234")}, {"puk", SecretBytes("12345678")}});
-  REQUIRE(created);
-  const auto slot = (*created)["slot_id"].get<std::uint64_t>();
+  const auto slot = CreateToken(admin, "ev");
   auto event = wire::ReadFrame(listener);
   REQUIRE(event);
   REQUIRE(*event);
@@ -188,15 +206,7 @@ TEST_CASE("events reach connections that asked; pipelined requests all get repli
   CHECK((**event)["slots"][0]["slot_id"] == slot);
 
   // Log in on the raw connection, make a key, then pipeline signatures.
-  auto call = [&](const Json& request) { return RawCall(listener, request); };
-  REQUIRE(call(Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}})["ok"] == true);
-  const wire::Bytes p256{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-  const wire::Bytes yes{1};
-  Json keys = call(Json{{"id", 3u}, {"op", "generate_key_pair"}, {"slot_id", slot}, {"mechanism", CKM_EC_KEY_PAIR_GEN},
-                        {"public_attrs", wire::EncodeAttributes({{CKA_EC_PARAMS, p256}, {CKA_TOKEN, yes}})},
-                        {"private_attrs", wire::EncodeAttributes({{CKA_SIGN, yes}, {CKA_TOKEN, yes}, {CKA_PRIVATE, yes}})}});
-  REQUIRE(keys["ok"] == true);
-  const auto oid = keys["private"]["oid"].get<std::uint64_t>();
+  const auto oid = LoginAndMakeP256Key(listener, slot);
   constexpr std::uint64_t kCount = 40;
   for (std::uint64_t i = 0; i < kCount; ++i)
     REQUIRE(wire::WriteFrame(listener, Json{{"id", 100 + i}, {"op", "sign"}, {"slot_id", slot}, {"oid", oid},
@@ -223,8 +233,8 @@ TEST_CASE("events reach connections that asked; pipelined requests all get repli
     if ((**frame)["event"] == "logged_out") logged_out = (**frame)["slot_id"] == slot;
     if ((**frame)["event"] == "slots") slots_absent = (**frame)["slots"][0]["present"] == false;
   }
-  Json refused = call(Json{{"id", 5u}, {"op", "sign"}, {"slot_id", slot}, {"oid", oid}, {"mechanism", CKM_ECDSA},
-                           {"data", wire::Binary(wire::Bytes(32, 1))}});
+  Json refused = RawCall(listener, Json{{"id", 5u}, {"op", "sign"}, {"slot_id", slot}, {"oid", oid}, {"mechanism", CKM_ECDSA},
+                                        {"data", wire::Binary(wire::Bytes(32, 1))}});
   CHECK(refused["error"] == "CKR_TOKEN_NOT_PRESENT");
   ::close(listener);
 }
@@ -243,9 +253,7 @@ TEST_CASE("lanes sign with their application's login, do nothing else, and close
   test::AgentProcess agent;
   REQUIRE(agent.Start(xdg.socket()));
   AgentClient admin = Client(xdg);
-  auto created = admin.Call(Json{{"op", "token_create"}, {"name", "ln"}, {"pin", SecretBytes("1234")}, {"puk", SecretBytes("12345678")}});
-  REQUIRE(created);
-  const auto slot = (*created)["slot_id"].get<std::uint64_t>();
+  const auto slot = CreateToken(admin, "ln");
 
   int app = test::ConnectRaw(xdg.socket());
   REQUIRE(app >= 0);
@@ -253,14 +261,7 @@ TEST_CASE("lanes sign with their application's login, do nothing else, and close
   REQUIRE(hello["ok"] == true);
   REQUIRE(hello.contains("connection"));
   const auto app_id = hello["connection"].get<std::uint64_t>();
-  REQUIRE(RawCall(app, Json{{"id", 2u}, {"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}})["ok"] == true);
-  const wire::Bytes p256{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-  const wire::Bytes yes{1};
-  Json keys = RawCall(app, Json{{"id", 3u}, {"op", "generate_key_pair"}, {"slot_id", slot}, {"mechanism", CKM_EC_KEY_PAIR_GEN},
-                                {"public_attrs", wire::EncodeAttributes({{CKA_EC_PARAMS, p256}, {CKA_TOKEN, yes}})},
-                                {"private_attrs", wire::EncodeAttributes({{CKA_SIGN, yes}, {CKA_TOKEN, yes}, {CKA_PRIVATE, yes}})}});
-  REQUIRE(keys["ok"] == true);
-  const auto oid = keys["private"]["oid"].get<std::uint64_t>();
+  const auto oid = LoginAndMakeP256Key(app, slot);
   const Json sign{{"id", 7u}, {"op", "sign"}, {"slot_id", slot}, {"oid", oid}, {"mechanism", CKM_ECDSA},
                   {"data", wire::Binary(wire::Bytes(32, 5))}};
 
@@ -272,6 +273,11 @@ TEST_CASE("lanes sign with their application's login, do nothing else, and close
     Json signed_on_lane = RawCall(lane, sign);
     CHECK(signed_on_lane["ok"] == true);
     CHECK(signed_on_lane["signature"].get_binary().size() == 64);
+    // decrypt gets past the login to the key (a P-256 key may not decrypt).
+    Json decrypt = sign;
+    decrypt["op"] = "decrypt";
+    decrypt["mechanism"] = CKM_RSA_PKCS;
+    CHECK(RawCall(lane, decrypt)["error"] == "CKR_KEY_FUNCTION_NOT_PERMITTED");
     for (const char* op : {"slots", "login", "logout", "objects", "token_list", "shutdown", "hello"}) {
       Json refused = RawCall(lane, Json{{"id", 8u}, {"op", op}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}});
       CAPTURE(op);
@@ -280,6 +286,7 @@ TEST_CASE("lanes sign with their application's login, do nothing else, and close
     // The application logs out: the lane's next signature is refused.
     REQUIRE(RawCall(app, Json{{"id", 4u}, {"op", "logout"}, {"slot_id", slot}})["ok"] == true);
     CHECK(RawCall(lane, sign)["error"] == "CKR_USER_NOT_LOGGED_IN");
+    CHECK(RawCall(lane, decrypt)["error"] == "CKR_USER_NOT_LOGGED_IN");
     // ... and the login of another connection is not the lane's.
     REQUIRE(admin.Call(Json{{"op", "login"}, {"slot_id", slot}, {"user_type", 1u}, {"pin", SecretBytes("1234")}}));
     CHECK(RawCall(lane, sign)["error"] == "CKR_USER_NOT_LOGGED_IN");

@@ -174,13 +174,15 @@ void FakeAgent::Serve(std::shared_ptr<Conn> c) {
         counts_["lane"]++;
         for (auto& other : conns_)
           if (other->id == lane_of->get<std::uint64_t>() && !other->app) c->app = other;
-        if (!c->app) reply = Err(req, CKR_ARGUMENTS_BAD, "no such connection");
+        if (!c->app) {
+          c->Send(Err(req, CKR_ARGUMENTS_BAD, "no such connection"));
+          break;
+        }
       }
       reply["version"] = 1;
       reply["agent"] = "fake-vtokend";
       if (offer_lanes) reply["connection"] = c->id;
       c->Send(reply);
-      if (!reply.value("ok", false)) break;
       continue;
     }
     std::lock_guard lock(c->mutex);
@@ -449,6 +451,7 @@ wire::Json FakeAgent::Handle(Conn& c, const wire::Json& req) {
     for (int m = max_parallel_.load(); now > m && !max_parallel_.compare_exchange_weak(m, now);) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(sign_delay_ms.load()));
+    ++delays_over_;
     --parallel_;
     EVP_PKEY_sign_init(ctx.get());
     if (mech == CKM_RSA_PKCS) {

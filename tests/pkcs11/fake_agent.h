@@ -44,6 +44,9 @@ class FakeAgent {
   std::atomic<bool> always_authenticate{false};
   int Count(const std::string& op);
   int max_parallel_signs() const { return max_parallel_.load(); }
+  // Signatures and decryptions whose sign_delay_ms has run out (their reply
+  // follows).
+  int delays_over() const { return delays_over_.load(); }
   int hellos() { return Count("hello") - Count("lane"); }  // application connections
 
  private:
@@ -80,6 +83,7 @@ class FakeAgent {
   std::map<std::uint64_t, Obj> objects_;
   std::atomic<int> parallel_{0};
   std::atomic<int> max_parallel_{0};
+  std::atomic<int> delays_over_{0};
 };
 
 }  // namespace vtoken::pkcs11::test
