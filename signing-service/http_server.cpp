@@ -1,6 +1,9 @@
 #include "http_server.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 
 #include <atomic>
@@ -44,6 +47,19 @@ void WritePortFile(const std::string& path, int port) {
   std::filesystem::rename(tmp, path);
 }
 
+// httplib writes a response as two TLS records (status line and headers, then
+// the body), and with TCP_NODELAY each went out as its own segment: two
+// transmits here and two wake-ups for the client. Corked from routing until
+// the logger (which httplib calls after the body), both leave in one segment.
+// A response that never reaches the logger (a broken connection) is sent by
+// the kernel after its 200 ms cork limit, or dropped with the connection.
+void SetCork(const httplib::Request& req, bool on) {
+  if (req.ssl == nullptr) return;
+  const int fd = SSL_get_fd(req.ssl);
+  const int value = on ? 1 : 0;
+  if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof value);
+}
+
 }  // namespace
 
 bool IsLoopbackHost(const std::string& host) {
@@ -69,6 +85,7 @@ void ConfigureServer(httplib::Server& svr, Context& ctx, const ServeOptions& opt
   svr.set_pre_routing_handler(
       [&last_activity, faults, test_mode](const httplib::Request& req, httplib::Response& res) {
         last_activity = MonotonicSeconds();
+        SetCork(req, true);
         if (req.headers.size() > kMaxHeaders) {
           SendError(res, {431, "invalid_request", "Too many request headers"});
           return httplib::Server::HandlerResponse::Handled;
@@ -89,11 +106,13 @@ void ConfigureServer(httplib::Server& svr, Context& ctx, const ServeOptions& opt
     SendError(res, {500, "server_error", "Internal error"});
   });
   // Method, path and status only: bodies and headers carry secrets.
-  if (opts.access_log)
-    svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+  const bool access_log = opts.access_log;
+  svr.set_logger([access_log](const httplib::Request& req, const httplib::Response& res) {
+    SetCork(req, false);
+    if (access_log)
       std::fprintf(stderr, "%s %s %s -> %d\n", req.remote_addr.c_str(), req.method.c_str(), req.path.c_str(),
                    res.status);
-    });
+  });
 
   RegisterInfoLogin(svr, ctx);
   RegisterCredentials(svr, ctx);

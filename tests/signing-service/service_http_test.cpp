@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "algorithms.h"
+#include "raw_tls_client.h"
 #include "service_fixture.h"
 
 using namespace vtoken::service;
@@ -56,6 +57,34 @@ TEST_CASE("info describes the service without authorization", "[http]") {
   CHECK(r.body["vtoken"]["testMode"] == true);
   // An empty body counts as {}.
   CHECK(svc.PostRaw("/csc/v2/info", "", {}).status == 200);
+}
+
+// httplib writes the headers and the body as two TLS records; the service
+// corks the socket from routing to the end of the answer so that both leave
+// in one TCP segment (one wake-up for the client instead of two), and
+// uncorks it after every answer, errors included, or the next answer would
+// wait for the kernel's 200 ms cork limit.
+TEST_CASE("every answer leaves in one TCP segment and the connection stays usable", "[http]") {
+  ServiceProcess svc;
+  RawTlsClient raw(svc.port(), svc.dir() / "ca.pem");
+  // The first answer may share the connection's first segments with the TLS
+  // 1.3 session tickets; count from the second on.
+  REQUIRE(raw.Post("/csc/v2/info", "{}").starts_with("HTTP/1.1 200"));
+  struct Case {
+    const char* path;
+    const char* body;
+    const char* status;
+  };
+  for (const Case& c : {Case{"/csc/v2/info", "{}", "HTTP/1.1 200"}, Case{"/csc/v2/no-such-method", "{}", "HTTP/1.1 404"},
+                        Case{"/csc/v2/credentials/list", "{}", "HTTP/1.1 401"},
+                        Case{"/csc/v2/info", "{not json", "HTTP/1.1 400"}, Case{"/csc/v2/info", "{}", "HTTP/1.1 200"}}) {
+    INFO(c.path << " " << c.body);
+    const std::uint32_t before = raw.DataSegmentsIn();
+    const std::string answer = raw.Post(c.path, c.body);
+    CHECK(answer.starts_with(c.status));
+    CHECK(answer.ends_with("}"));
+    CHECK(raw.DataSegmentsIn() - before == 1);
+  }
 }
 
 TEST_CASE("login, list, info, authorize and signHash with RSA and EC keys", "[http]") {
