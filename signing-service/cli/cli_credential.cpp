@@ -149,7 +149,7 @@ void AddCredential(CLI::App& app, Globals& g) {
   issue->add_option("--scal", o->scal, "Sole control assurance level: 1 or 2 (SAD bound to hashes)")
       ->check(CLI::IsMember({1, 2}));
   issue->add_option("--multisign", o->multisign, "Most signatures one authorization may cover")
-      ->check(CLI::Range(1, 1000));
+      ->check(CLI::Range(1, 100000));
   issue->add_option("--label", o->label, "Description shown to users");
   issue->add_flag("--expired", o->expired, "Issue a certificate that expired yesterday (tests)");
   issue->add_flag("--json", o->json, "Print {\"credentialID\": ...}");

@@ -251,6 +251,26 @@ TEST_CASE("the signature quota is counted and refuses with its own error", "[rul
   CHECK(listed[0]["quotaTotal"] == 3);
 }
 
+TEST_CASE("multisign goes up to 100000 for SCAL1 and up to 64 for SCAL2", "[rules]") {
+  ServiceProcess svc;
+  auto secret = svc.CreateAccount("lena@example.org");
+  // Server seals sign large batches under one authorization.
+  auto big = svc.IssueCredential("lena@example.org", "--key p256 --scal 1 --multisign 100000");
+  auto issue = [&](const std::string& options) {
+    return svc.Cli("credential issue --email lena@example.org --key p256 --json " + options).rc;
+  };
+  CHECK(issue("--scal 1 --multisign 100001") == 2);
+  CHECK(issue("--scal 1 --multisign 0") == 2);
+  CHECK(issue("--scal 2 --multisign 65") == 2);
+  CHECK(issue("--scal 2 --multisign 64") == 0);
+  auto listed = json::parse(svc.Cli("credential list --json").out);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0]["multisign"] == 100000);
+  auto token = svc.Login("lena@example.org", secret);
+  auto sad = svc.Authorize(token, big, secret, 100000);
+  CHECK(svc.Post("/csc/v2/signatures/signHash", SignBody(big, sad, {B64(Sha("a"))}), token).status == 200);
+}
+
 TEST_CASE("one account never reaches another's credentials", "[rules]") {
   ServiceProcess svc;
   auto s1 = svc.CreateAccount("jack@example.org");
