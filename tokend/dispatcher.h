@@ -125,6 +125,7 @@ class Dispatcher {
   Result<Json> TokenPlug(const Json& req, bool plug);
   Result<Json> TokenChangePin(const Json& req);
   Result<Json> TokenUnblock(const Json& req);
+  Result<Json> SetPin(const Json& req, bool with_puk);  // change_pin (old PIN) or unblock (PUK)
   Result<Json> TokenList();
   Result<Json> Status();
   // dispatcher_cloud.cpp

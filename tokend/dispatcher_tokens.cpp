@@ -84,9 +84,11 @@ Result<Json> Dispatcher::TokenPlug(const Json& req, bool plug) {
   return Json{{"changed", changed}};
 }
 
-Result<Json> Dispatcher::TokenChangePin(const Json& req) {
+// token_change_pin and token_unblock: a new PIN, proven by the old PIN or by
+// the PUK, set under the slot's login lock.
+Result<Json> Dispatcher::SetPin(const Json& req, bool with_puk) {
   const std::string name = VT_TRY(wire::GetString(req, "name", 64));
-  const Secret old_pin = VT_TRY(RequiredSecretArg(req, "old_pin"));
+  const Secret proof = VT_TRY(RequiredSecretArg(req, with_puk ? "puk" : "old_pin"));
   const Secret new_pin = VT_TRY(RequiredSecretArg(req, "new_pin"));
   SlotEntry slot = VT_TRY(registry_.ByName(name));
   if (!slot.plugged) return Fail(CKR_TOKEN_NOT_PRESENT, "token '" + name + "' is unplugged (vtoken token plug " + name + ")");
@@ -94,31 +96,17 @@ Result<Json> Dispatcher::TokenChangePin(const Json& req) {
   {
     auto auth = AuthMutex(slot.slot_id);
     std::lock_guard auth_lock(*auth);
-    r = slot.token->ChangePin(old_pin, new_pin);
+    r = with_puk ? slot.token->Unblock(proof, new_pin) : slot.token->ChangePin(proof, new_pin);
   }
   PublishSlots();
-  if (!r) return std::unexpected(PinError(r.error(), slot, false));
-  LogInfo("PIN of token '" + name + "' changed");
+  if (!r) return std::unexpected(PinError(r.error(), slot, with_puk));
+  LogInfo("PIN of token '" + name + (with_puk ? "' reset with the PUK" : "' changed"));
   return Json::object();
 }
 
-Result<Json> Dispatcher::TokenUnblock(const Json& req) {
-  const std::string name = VT_TRY(wire::GetString(req, "name", 64));
-  const Secret puk = VT_TRY(RequiredSecretArg(req, "puk"));
-  const Secret new_pin = VT_TRY(RequiredSecretArg(req, "new_pin"));
-  SlotEntry slot = VT_TRY(registry_.ByName(name));
-  if (!slot.plugged) return Fail(CKR_TOKEN_NOT_PRESENT, "token '" + name + "' is unplugged (vtoken token plug " + name + ")");
-  Result<void> r;
-  {
-    auto auth = AuthMutex(slot.slot_id);
-    std::lock_guard auth_lock(*auth);
-    r = slot.token->Unblock(puk, new_pin);
-  }
-  PublishSlots();
-  if (!r) return std::unexpected(PinError(r.error(), slot, true));
-  LogInfo("PIN of token '" + name + "' reset with the PUK");
-  return Json::object();
-}
+Result<Json> Dispatcher::TokenChangePin(const Json& req) { return SetPin(req, false); }
+
+Result<Json> Dispatcher::TokenUnblock(const Json& req) { return SetPin(req, true); }
 
 Result<Json> Dispatcher::TokenList() {
   Json tokens = Json::array();

@@ -181,6 +181,23 @@ Result<WrappedKey> EmulatedToken::Impl::Wrap(const SecureBytes& key, const std::
   return w;
 }
 
+Result<void> EmulatedToken::Impl::SetUserPin(const SecureBytes& token_key, const Secret& new_pin) {
+  const WrappedKey wrap = VT_TRY(Wrap(token_key, kPinRole, new_pin));
+  TokenMeta new_meta = meta;
+  new_meta.pin_initialized = true;
+  new_meta.pin_to_be_changed = false;
+  TokenCounters new_counters = counters;
+  new_counters.pin_tries = new_meta.policy.pin_retries;
+  auto txn = VT_TRY(Transaction::Begin(*store));
+  VT_CHECK(store->SaveWrapped(kPinRole, wrap));
+  VT_CHECK(store->SaveMeta(new_meta));
+  VT_CHECK(store->SaveCounters(new_counters));
+  VT_CHECK(txn.Commit());
+  meta = new_meta;
+  counters = new_counters;
+  return {};
+}
+
 Result<std::uint64_t> EmulatedToken::Impl::AllocateOid() {
   if (next_oid >= counters.oid_reserved) {
     const std::uint64_t old = counters.oid_reserved;

@@ -50,6 +50,10 @@ struct EmulatedToken::Impl {
   Result<SecureBytes> CheckSecret(const std::string& role, const Secret& secret);
   // Wraps the token key under `secret` with fresh KDF parameters.
   Result<WrappedKey> Wrap(const SecureBytes& token_key, const std::string& role, const Secret& secret) const;
+  // A new user PIN chosen by the security officer (C_InitPIN) or the holder
+  // of the PUK: the token key wrapped under it, the PIN initialized and not
+  // to be changed, its tries back to full, all in one transaction.
+  Result<void> SetUserPin(const SecureBytes& token_key, const Secret& new_pin);
   // A new oid, never handed out before (reserved in blocks on disk).
   Result<std::uint64_t> AllocateOid();
   Object* FindVisible(std::uint64_t oid, bool user, std::uint64_t owner);

@@ -59,20 +59,7 @@ Result<void> EmulatedToken::InitPin(const Secret& new_pin) {
   if (t.counters.puk_tries <= 0) return Fail(CKR_PIN_LOCKED, "token is blocked: the PUK is locked");
   if (!t.token_key) return Fail(CKR_USER_NOT_LOGGED_IN, "C_InitPIN needs the security officer logged in");
   VT_CHECK(CheckPinPolicy(t.meta.policy, new_pin));
-  const WrappedKey wrap = VT_TRY(t.Wrap(*t.token_key, kPinRole, new_pin));
-  TokenMeta meta = t.meta;
-  meta.pin_initialized = true;
-  meta.pin_to_be_changed = false;
-  TokenCounters counters = t.counters;
-  counters.pin_tries = meta.policy.pin_retries;
-  auto txn = VT_TRY(Transaction::Begin(*t.store));
-  VT_CHECK(t.store->SaveWrapped(kPinRole, wrap));
-  VT_CHECK(t.store->SaveMeta(meta));
-  VT_CHECK(t.store->SaveCounters(counters));
-  VT_CHECK(txn.Commit());
-  t.meta = meta;
-  t.counters = counters;
-  return {};
+  return t.SetUserPin(*t.token_key, new_pin);
 }
 
 Result<void> EmulatedToken::ChangePin(const Secret& old_pin, const Secret& new_pin) {
@@ -109,20 +96,7 @@ Result<void> EmulatedToken::Unblock(const Secret& puk, const Secret& new_pin) {
   Impl& t = *impl_;
   if (t.counters.puk_tries > 0) VT_CHECK(CheckPinPolicy(t.meta.policy, new_pin));
   const SecureBytes key = VT_TRY(t.CheckSecret(kPukRole, puk));
-  const WrappedKey wrap = VT_TRY(t.Wrap(key, kPinRole, new_pin));
-  TokenMeta meta = t.meta;
-  meta.pin_initialized = true;
-  meta.pin_to_be_changed = false;  // the holder of the PUK chose this PIN
-  TokenCounters counters = t.counters;
-  counters.pin_tries = meta.policy.pin_retries;
-  auto txn = VT_TRY(Transaction::Begin(*t.store));
-  VT_CHECK(t.store->SaveWrapped(kPinRole, wrap));
-  VT_CHECK(t.store->SaveMeta(meta));
-  VT_CHECK(t.store->SaveCounters(counters));
-  VT_CHECK(txn.Commit());
-  t.meta = meta;
-  t.counters = counters;
-  return {};
+  return t.SetUserPin(key, new_pin);  // the holder of the PUK chose this PIN
 }
 
 Result<void> EmulatedToken::Reinitialize(const Secret& puk, const std::string& label) {
