@@ -43,6 +43,7 @@
 #include "data_dir.h"
 #include "http_server.h"
 #include "totp.h"
+#include "tests/support/shell.h"
 
 namespace {
 using namespace vtoken;
@@ -58,13 +59,9 @@ constexpr char kPassword[] = "fuzz-password";
 }
 
 std::string Run(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) Die("cannot run " + cmd);
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  if (pclose(p) != 0) Die("failed: " + cmd + "\n" + out);
-  return out;
+  const vtoken::test::CommandOutput r = vtoken::test::RunCommand(cmd);
+  if (r.rc != 0) Die("failed: " + cmd + "\n" + r.out);
+  return r.out;
 }
 
 // The data directory, made once by the service's CLI before the first

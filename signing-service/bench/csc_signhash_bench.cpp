@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "crypto_util.h"
+#include "tests/support/shell.h"
 
 using nlohmann::json;
 using namespace vtoken::service;
@@ -38,19 +39,15 @@ fs::path data_dir;
 std::int64_t clock_offset = 0;
 
 std::string Run(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  if (pclose(p) != 0) throw std::runtime_error("failed: " + cmd + "\n" + out);
-  return out;
+  const vtoken::test::CommandOutput r = vtoken::test::RunCommand(cmd);
+  if (r.rc != 0) throw std::runtime_error("failed: " + cmd + "\n" + r.out);
+  return r.out;
 }
 
 std::string Cli(const std::string& args) { return Run(binary + " --data-dir " + data_dir.string() + " " + args); }
 
 std::string Code(const std::string& secret) {
-  std::string out = Run("oathtool --totp -b " + secret + " --now @" + std::to_string(std::time(nullptr) + clock_offset));
-  return out.substr(0, 6);
+  return vtoken::test::OathtoolCode(secret, static_cast<long long>(std::time(nullptr)) + clock_offset);
 }
 
 void Advance(httplib::SSLClient& c) {

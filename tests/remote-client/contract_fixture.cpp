@@ -23,6 +23,7 @@
 #include "common/ossl.h"
 #include "remote-client/der.h"
 #include "remote-client/encoding.h"
+#include "tests/support/shell.h"
 
 extern char** environ;
 
@@ -34,11 +35,7 @@ namespace {
 
 constexpr long kPeriod = 30;
 
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using vtoken::test::ShellQuote;
 
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p);
@@ -62,17 +59,7 @@ fs::path BinaryPath() {
 }
 
 std::string Oathtool(const std::string& secret, long offset) {
-  const long at = static_cast<long>(std::time(nullptr)) + offset;
-  const std::string cmd = "oathtool --totp -b " + Quote(secret) + " --now " + Quote("@" + std::to_string(at));
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) throw std::runtime_error("cannot run oathtool");
-  char buf[64] = {0};
-  const bool got = std::fgets(buf, sizeof buf, p) != nullptr;
-  const int rc = pclose(p);
-  std::string code = got ? buf : "";
-  while (!code.empty() && (code.back() == '\n' || code.back() == '\r')) code.pop_back();
-  if (rc != 0 || code.size() != 6) throw std::runtime_error("oathtool failed: " + code);
-  return code;
+  return vtoken::test::OathtoolCode(secret, static_cast<long>(std::time(nullptr)) + offset);
 }
 
 }  // namespace
@@ -159,19 +146,14 @@ Service::~Service() {
 
 std::string Service::Cli(const std::vector<std::string>& args, const std::string& stdin_text) const {
   std::string cmd;
-  if (!stdin_text.empty()) cmd = "printf '%s\\n' " + Quote(stdin_text) + " | ";
-  cmd += Quote(binary_.string()) + " --data-dir " + Quote(data_dir_.string());
-  for (const auto& a : args) cmd += " " + Quote(a);
-  cmd += " 2>>" + Quote((data_dir_ / "cli.log").string());
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) throw std::runtime_error("popen failed");
-  std::string out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int rc = pclose(p);
-  if (rc != 0) throw std::runtime_error("service CLI failed (" + args.at(0) + " " + args.at(1) + "): " + out + Tail(data_dir_ / "cli.log"));
-  return out;
+  if (!stdin_text.empty()) cmd = "printf '%s\\n' " + ShellQuote(stdin_text) + " | ";
+  cmd += ShellQuote(binary_.string()) + " --data-dir " + ShellQuote(data_dir_.string());
+  for (const auto& a : args) cmd += " " + ShellQuote(a);
+  cmd += " 2>>" + ShellQuote((data_dir_ / "cli.log").string());
+  const vtoken::test::CommandOutput r = vtoken::test::RunCommand(cmd);
+  if (r.rc != 0)
+    throw std::runtime_error("service CLI failed (" + args.at(0) + " " + args.at(1) + "): " + r.out + Tail(data_dir_ / "cli.log"));
+  return r.out;
 }
 
 Account Service::CreateAccount(const std::string& tag) {

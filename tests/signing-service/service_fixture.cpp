@@ -16,23 +16,9 @@ namespace vtoken::service::test {
 namespace fs = std::filesystem;
 namespace {
 
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string Run(const std::string& cmd, int* rc) {
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("popen failed");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  int status = pclose(p);
-  *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
+using vtoken::test::OathtoolCode;
+using vtoken::test::RunCommand;
+using vtoken::test::ShellQuote;
 Reply ToReply(const httplib::Result& r) {
   Reply out;
   if (!r) return out;
@@ -122,21 +108,19 @@ ServiceProcess::~ServiceProcess() {
 
 CommandResult ServiceProcess::Cli(const std::string& args, const std::string& stdin_text) const {
   std::string cmd;
-  if (!stdin_text.empty()) cmd = "printf '%s\\n' " + Quote(stdin_text) + " | ";
-  cmd += std::string(VTOKEN_SERVICE_BINARY) + " --data-dir " + Quote(dir_.string()) + " " + args;
-  CommandResult r;
-  r.out = Run(cmd, &r.rc);
-  return r;
+  if (!stdin_text.empty()) cmd = "printf '%s\\n' " + ShellQuote(stdin_text) + " | ";
+  cmd += std::string(VTOKEN_SERVICE_BINARY) + " --data-dir " + ShellQuote(dir_.string()) + " " + args;
+  return RunCommand(cmd);
 }
 
 std::string ServiceProcess::CreateAccount(const std::string& email, const std::string& password) {
-  auto r = Cli("account create --email " + Quote(email) + " --password-stdin --json --scrypt-n 1024", password);
+  auto r = Cli("account create --email " + ShellQuote(email) + " --password-stdin --json --scrypt-n 1024", password);
   if (r.rc != 0) throw std::runtime_error("account create failed: " + r.out);
   return json::parse(r.out).at("secret").get<std::string>();
 }
 
 std::string ServiceProcess::IssueCredential(const std::string& email, const std::string& options) {
-  auto r = Cli("credential issue --email " + Quote(email) + " --json " + options);
+  auto r = Cli("credential issue --email " + ShellQuote(email) + " --json " + options);
   if (r.rc != 0) throw std::runtime_error("credential issue failed: " + r.out);
   return json::parse(r.out).at("credentialID").get<std::string>();
 }
@@ -159,12 +143,7 @@ void ServiceProcess::SetClockOffset(std::int64_t seconds) {
 }
 
 std::string ServiceProcess::CodeNow(const std::string& secret) const {
-  std::int64_t t = static_cast<std::int64_t>(std::time(nullptr)) + offset_;
-  int rc = 0;
-  std::string out = Run("oathtool --totp -b " + Quote(secret) + " --now @" + std::to_string(t), &rc);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  if (rc != 0 || out.size() != 6) throw std::runtime_error("oathtool failed");
-  return out;
+  return OathtoolCode(secret, static_cast<std::int64_t>(std::time(nullptr)) + offset_);
 }
 
 std::string ServiceProcess::NextCode(const std::string& secret, int period) {

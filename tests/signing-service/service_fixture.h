@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/shell.h"
+
 namespace vtoken::service::test {
 
 using nlohmann::json;
@@ -25,10 +27,7 @@ struct Reply {
   std::string description() const { return body.is_object() ? body.value("error_description", "") : ""; }
 };
 
-struct CommandResult {
-  int rc = -1;
-  std::string out;
-};
+using CommandResult = vtoken::test::CommandOutput;  // rc and captured stdout
 
 class ServiceProcess {
  public:
