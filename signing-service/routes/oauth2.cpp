@@ -2,6 +2,7 @@
 // (CSC §8.4, RFC 6749, RFC 7636, RFC 8252): login page -> consent page ->
 // redirect to the app's loopback redirect_uri. Pending logins and codes are
 // short-lived and kept in memory; tokens go to the database like auth/login's.
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -14,7 +15,13 @@ namespace {
 constexpr int kTxnTtl = 600;
 constexpr int kCodeTtl = 60;
 constexpr int kMaxTxnFailures = 5;
+// Pending sign-ins live 10 minutes. One client address holds at most 64
+// (a new one pushes out its own oldest); the table at most 1000 (a new one
+// pushes out the oldest not yet signed in). So a flood costs the flooder its
+// own sign-ins and, from many addresses, must outpace real people's sign-ins
+// (seconds) instead of filling the table once every 10 minutes.
 constexpr std::size_t kMaxPending = 1000;
+constexpr std::size_t kMaxPendingPerAddress = 64;
 
 struct Txn {
   std::string client_id, redirect_uri, challenge, state;
@@ -22,6 +29,8 @@ struct Txn {
   std::optional<std::int64_t> account;
   std::string email;
   int failures = 0;
+  std::string address;   // the client's, from the authorize request
+  std::uint64_t order = 0;  // creation order, for pushing out the oldest
 };
 
 struct Code {
@@ -35,9 +44,33 @@ struct OAuthState {
   std::map<std::string, Txn> txns;
   std::map<std::string, Code> codes;  // key: hex SHA-256 of the code
 
+  std::uint64_t next_order = 0;
+
   void Expire(std::int64_t now) {
     std::erase_if(txns, [&](auto& kv) { return kv.second.expires <= now; });
     std::erase_if(codes, [&](auto& kv) { return kv.second.expires <= now; });
+  }
+
+  // Room for one more pending sign-in from `address` (see kMaxPending);
+  // false when every entry is already signed in and waits for consent.
+  bool MakeRoom(const std::string& address) {
+    auto oldest = [&](auto&& eligible) {
+      auto found = txns.end();
+      for (auto it = txns.begin(); it != txns.end(); ++it)
+        if (eligible(it->second) && (found == txns.end() || it->second.order < found->second.order)) found = it;
+      return found;
+    };
+    const auto mine = static_cast<std::size_t>(
+        std::count_if(txns.begin(), txns.end(), [&](const auto& kv) { return kv.second.address == address; }));
+    if (mine >= kMaxPendingPerAddress) {
+      txns.erase(oldest([&](const Txn& t) { return t.address == address; }));
+      return true;
+    }
+    if (txns.size() < kMaxPending) return true;
+    auto victim = oldest([](const Txn& t) { return !t.account; });
+    if (victim == txns.end()) return false;
+    txns.erase(victim);
+    return true;
   }
 };
 
@@ -145,11 +178,12 @@ void Authorize(Context& ctx, OAuthState& st, const httplib::Request& req, httpli
   if (p("code_challenge_method") != "S256") return fail("invalid_request", "code_challenge_method must be S256");
   if (!p("scope").empty() && p("scope") != "service") return fail("invalid_scope", "Only scope service is supported");
   std::string id = RandomToken();
-  Txn t{client_id, redirect_uri, challenge, state, ctx.clock.Now() + kTxnTtl, std::nullopt, {}, 0};
+  Txn t{client_id, redirect_uri, challenge, state, ctx.clock.Now() + kTxnTtl, std::nullopt, {}, 0, req.remote_addr};
   {
     std::lock_guard lock(st.mutex);
     st.Expire(ctx.clock.Now());
-    if (st.txns.size() >= kMaxPending) return fail("temporarily_unavailable", "Too many pending sign-ins");
+    if (!st.MakeRoom(t.address)) return fail("temporarily_unavailable", "Too many pending sign-ins");
+    t.order = st.next_order++;
     st.txns[id] = t;
   }
   LoginPage(res, id, t, "");

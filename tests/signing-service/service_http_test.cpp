@@ -350,6 +350,37 @@ TEST_CASE("OAuth2 authorization code flow with PKCE", "[http][oauth2]") {
   CHECK(location.find("state=d") != std::string::npos);
 }
 
+// One client that keeps opening sign-ins pushes out its own oldest; a new
+// sign-in is never refused for it, and the newest ones still complete.
+TEST_CASE("a flood of pending OAuth2 sign-ins pushes out the flooder's oldest", "[http][oauth2]") {
+  ServiceProcess svc;
+  auto secret = svc.CreateAccount("dora@example.org");
+  const std::string redirect = "http://127.0.0.1:55555/callback";
+  const std::string challenge(43, 'c');
+  auto& cli = svc.client();
+  auto open = [&] {
+    auto page = cli.Get("/oauth2/authorize?response_type=code&client_id=app&redirect_uri=" + redirect +
+                        "&code_challenge=" + challenge + "&code_challenge_method=S256");
+    REQUIRE(page);
+    REQUIRE(page->status == 200);
+    auto pos = page->body.find("name=\"txn\" value=\"");
+    REQUIRE(pos != std::string::npos);
+    pos += 18;
+    return page->body.substr(pos, page->body.find('"', pos) - pos);
+  };
+  std::vector<std::string> txns;
+  for (int i = 0; i < 70; ++i) txns.push_back(open());  // 64 per address: the first six are pushed out
+  auto sign_in = [&](const std::string& txn) {
+    auto r = cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "dora@example.org"},
+                                                      {"password", "correct horse"}, {"otp", svc.NextCode(secret)}});
+    REQUIRE(r);
+    return r->body;
+  };
+  for (int i = 0; i < 6; ++i) CHECK(sign_in(txns[i]).find("Sign-in expired") != std::string::npos);
+  CHECK(sign_in(txns[6]).find("decision") != std::string::npos);
+  CHECK(sign_in(txns.back()).find("decision") != std::string::npos);
+}
+
 TEST_CASE("fault switch: status, delay, drop, path filter and count", "[http][faults]") {
   ServiceProcess svc;
   CHECK(svc.Post("/test/fault", {{"status", 503}, {"count", 2}, {"path", "/csc/v2/info"}}).status == 204);
