@@ -44,6 +44,18 @@ bool Verify(X509* cert, const std::vector<unsigned char>& hash, const std::vecto
 
 std::vector<unsigned char> ToVec(const vtoken::service::Bytes& b) { return {b.begin(), b.end()}; }
 
+// Opens an OAuth2 sign-in (GET /oauth2/authorize?QUERY: the login page) and
+// returns its txn.
+std::string OpenSignIn(httplib::SSLClient& cli, const std::string& query) {
+  auto page = cli.Get("/oauth2/authorize?" + query);
+  REQUIRE(page);
+  REQUIRE(page->status == 200);
+  auto pos = page->body.find("name=\"txn\" value=\"");
+  REQUIRE(pos != std::string::npos);
+  pos += 18;
+  return page->body.substr(pos, page->body.find('"', pos) - pos);
+}
+
 }  // namespace
 
 TEST_CASE("info describes the service without authorization", "[http]") {
@@ -273,14 +285,9 @@ TEST_CASE("OAuth2 authorization code flow with PKCE", "[http][oauth2]") {
   CHECK(plain->status == 302);
   CHECK(plain->get_header_value("Location").find("error=invalid_request") != std::string::npos);
 
-  auto page = cli.Get("/oauth2/authorize?response_type=code&client_id=app&redirect_uri=" + redirect +
-                      "&scope=service&code_challenge=" + challenge + "&code_challenge_method=S256&state=xyz");
-  REQUIRE(page);
-  REQUIRE(page->status == 200);
-  auto pos = page->body.find("name=\"txn\" value=\"");
-  REQUIRE(pos != std::string::npos);
-  pos += 18;
-  std::string txn = page->body.substr(pos, page->body.find('"', pos) - pos);
+  const std::string query = "response_type=code&client_id=app&redirect_uri=" + redirect + "&code_challenge=" +
+                            challenge + "&code_challenge_method=S256";
+  std::string txn = OpenSignIn(cli, query + "&scope=service&state=xyz");
 
   // A wrong password shows the form again.
   auto wrong = cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "carol@example.org"},
@@ -318,10 +325,7 @@ TEST_CASE("OAuth2 authorization code flow with PKCE", "[http][oauth2]") {
   CHECK(reused.description() == "Authorization code is invalid or expired");
 
   // Second round, done right.
-  page = cli.Get("/oauth2/authorize?response_type=code&client_id=app&redirect_uri=" + redirect +
-                 "&code_challenge=" + challenge + "&code_challenge_method=S256");
-  pos = page->body.find("name=\"txn\" value=\"") + 18;
-  txn = page->body.substr(pos, page->body.find('"', pos) - pos);
+  txn = OpenSignIn(cli, query);
   cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "carol@example.org"},
                                             {"password", "correct horse"}, {"otp", svc.NextCode(secret)}});
   location = cli.Post("/oauth2/consent", httplib::Params{{"txn", txn}, {"decision", "allow"}})->get_header_value("Location");
@@ -339,10 +343,7 @@ TEST_CASE("OAuth2 authorization code flow with PKCE", "[http][oauth2]") {
   CHECK(token({{"grant_type", "password"}}).description() == "Invalid parameter grant_type");
 
   // Deny sends access_denied.
-  page = cli.Get("/oauth2/authorize?response_type=code&client_id=app&redirect_uri=" + redirect +
-                 "&code_challenge=" + challenge + "&code_challenge_method=S256&state=d");
-  pos = page->body.find("name=\"txn\" value=\"") + 18;
-  txn = page->body.substr(pos, page->body.find('"', pos) - pos);
+  txn = OpenSignIn(cli, query + "&state=d");
   cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "carol@example.org"},
                                             {"password", "correct horse"}, {"otp", svc.NextCode(secret)}});
   location = cli.Post("/oauth2/consent", httplib::Params{{"txn", txn}, {"decision", "deny"}})->get_header_value("Location");
@@ -358,18 +359,10 @@ TEST_CASE("a flood of pending OAuth2 sign-ins pushes out the flooder's oldest", 
   const std::string redirect = "http://127.0.0.1:55555/callback";
   const std::string challenge(43, 'c');
   auto& cli = svc.client();
-  auto open = [&] {
-    auto page = cli.Get("/oauth2/authorize?response_type=code&client_id=app&redirect_uri=" + redirect +
-                        "&code_challenge=" + challenge + "&code_challenge_method=S256");
-    REQUIRE(page);
-    REQUIRE(page->status == 200);
-    auto pos = page->body.find("name=\"txn\" value=\"");
-    REQUIRE(pos != std::string::npos);
-    pos += 18;
-    return page->body.substr(pos, page->body.find('"', pos) - pos);
-  };
+  const std::string query = "response_type=code&client_id=app&redirect_uri=" + redirect + "&code_challenge=" +
+                            challenge + "&code_challenge_method=S256";
   std::vector<std::string> txns;
-  for (int i = 0; i < 70; ++i) txns.push_back(open());  // 64 per address: the first six are pushed out
+  for (int i = 0; i < 70; ++i) txns.push_back(OpenSignIn(cli, query));  // 64 per address: the first six are pushed out
   auto sign_in = [&](const std::string& txn) {
     auto r = cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "dora@example.org"},
                                                       {"password", "correct horse"}, {"otp", svc.NextCode(secret)}});
