@@ -17,11 +17,12 @@
 #      signatures, inside the timed runs, to show what that costs.
 # Everything lives in a temporary directory; the service, the p11-kit server
 # and the agent are stopped at the end. SECONDS (default 3) per run. The
-# three take turns for ROUNDS rounds (default 3), so that a slow or fast
+# four take turns for ROUNDS rounds (default 3), so that a slow or fast
 # stretch of a shared machine falls on all; each round is printed and the
-# ratios come from the median of each column.
+# ratios (rows 2 and 3: p11-kit and the cloud token with one code) come from
+# the median of each column.
 set -uo pipefail
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [SECONDS]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [SECONDS] [ROUNDS]" >&2; exit 2; }
 build=$(cd "$1" && pwd)
 seconds=${2:-3}
 rounds=${3:-3}

@@ -12,19 +12,25 @@
 
 namespace vtoken::service::test {
 
-RawTlsClient::RawTlsClient(int port, const std::filesystem::path& ca_file) {
+RawTlsClient::RawTlsClient(int port, const std::filesystem::path& ca_file, const std::string& source) {
   fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  if (fd_ < 0 || inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+      bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0)
+    throw std::runtime_error("cannot bind a client socket to " + source);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     throw std::runtime_error("cannot connect to the service");
   ctx_ = SSL_CTX_new(TLS_client_method());
   if (ctx_ == nullptr || SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr) != 1)
     throw std::runtime_error("cannot load " + ca_file.string());
   SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
   ssl_ = SSL_new(ctx_);
+  if (ssl_ == nullptr) throw std::runtime_error("SSL_new failed");
   X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), "127.0.0.1");
   SSL_set_fd(ssl_, fd_);
   if (SSL_connect(ssl_) != 1) throw std::runtime_error("TLS handshake with the service failed");
@@ -36,9 +42,16 @@ RawTlsClient::~RawTlsClient() {
   if (fd_ >= 0) close(fd_);
 }
 
+std::string RawTlsClient::Get(const std::string& target) {
+  return Exchange("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+}
+
 std::string RawTlsClient::Post(const std::string& path, const std::string& body) {
-  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
-                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  return Exchange("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                  "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+std::string RawTlsClient::Exchange(const std::string& request) {
   if (SSL_write(ssl_, request.data(), static_cast<int>(request.size())) != static_cast<int>(request.size()))
     throw std::runtime_error("cannot send the request");
   std::string answer;

@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -19,6 +18,7 @@ namespace {
 using vtoken::test::OathtoolCode;
 using vtoken::test::RunCommand;
 using vtoken::test::ShellQuote;
+
 Reply ToReply(const httplib::Result& r) {
   Reply out;
   if (!r) return out;

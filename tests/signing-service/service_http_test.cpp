@@ -44,16 +44,21 @@ bool Verify(X509* cert, const std::vector<unsigned char>& hash, const std::vecto
 
 std::vector<unsigned char> ToVec(const vtoken::service::Bytes& b) { return {b.begin(), b.end()}; }
 
+// The txn of an OAuth2 login page (its hidden form field).
+std::string TxnOf(const std::string& page) {
+  auto pos = page.find("name=\"txn\" value=\"");
+  REQUIRE(pos != std::string::npos);
+  pos += 18;
+  return page.substr(pos, page.find('"', pos) - pos);
+}
+
 // Opens an OAuth2 sign-in (GET /oauth2/authorize?QUERY: the login page) and
 // returns its txn.
 std::string OpenSignIn(httplib::SSLClient& cli, const std::string& query) {
   auto page = cli.Get("/oauth2/authorize?" + query);
   REQUIRE(page);
   REQUIRE(page->status == 200);
-  auto pos = page->body.find("name=\"txn\" value=\"");
-  REQUIRE(pos != std::string::npos);
-  pos += 18;
-  return page->body.substr(pos, page->body.find('"', pos) - pos);
+  return TxnOf(page->body);
 }
 
 }  // namespace
@@ -372,6 +377,34 @@ TEST_CASE("a flood of pending OAuth2 sign-ins pushes out the flooder's oldest", 
   for (int i = 0; i < 6; ++i) CHECK(sign_in(txns[i]).find("Sign-in expired") != std::string::npos);
   CHECK(sign_in(txns[6]).find("decision") != std::string::npos);
   CHECK(sign_in(txns.back()).find("decision") != std::string::npos);
+}
+
+// Many client addresses together (each under its own 64) fill the table's
+// 1000: each new sign-in then pushes out the oldest one of all.
+TEST_CASE("past 1000 pending OAuth2 sign-ins the oldest of all is pushed out", "[http][oauth2]") {
+  ServiceProcess svc;
+  const std::string query = "/oauth2/authorize?response_type=code&client_id=app&redirect_uri="
+                            "http://127.0.0.1:55555/callback&code_challenge=" + std::string(43, 'c') +
+                            "&code_challenge_method=S256";
+  std::vector<std::string> txns;  // in the order opened
+  for (int client = 2; client < 18; ++client) {  // 16 addresses x 63 = 1008 sign-ins
+    RawTlsClient raw(svc.port(), svc.dir() / "ca.pem", "127.0.0." + std::to_string(client));
+    for (int i = 0; i < 63; ++i) {
+      const std::string page = raw.Get(query);
+      REQUIRE(page.starts_with("HTTP/1.1 200"));
+      txns.push_back(TxnOf(page));
+    }
+  }
+  auto try_sign_in = [&](const std::string& txn) {
+    auto r = svc.client().Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "nobody@example.org"},
+                                                                {"password", "wrong"}, {"otp", "000000"}});
+    REQUIRE(r);
+    return r->body;
+  };
+  for (int i = 0; i < 8; ++i) CHECK(try_sign_in(txns[i]).find("Sign-in expired") != std::string::npos);
+  // Still pending: the form comes back with the error.
+  CHECK(try_sign_in(txns[8]).find("Wrong email or password") != std::string::npos);
+  CHECK(try_sign_in(txns.back()).find("Wrong email or password") != std::string::npos);
 }
 
 TEST_CASE("fault switch: status, delay, drop, path filter and count", "[http][faults]") {
