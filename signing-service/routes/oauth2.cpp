@@ -2,11 +2,11 @@
 // (CSC §8.4, RFC 6749, RFC 7636, RFC 8252): login page -> consent page ->
 // redirect to the app's loopback redirect_uri. Pending logins and codes are
 // short-lived and kept in memory; tokens go to the database like auth/login's.
-#include <algorithm>
 #include <map>
 #include <mutex>
 
 #include "auth_logic.h"
+#include "oauth_pending.h"
 #include "routes/routes.h"
 
 namespace vtoken::service {
@@ -15,23 +15,7 @@ namespace {
 constexpr int kTxnTtl = 600;
 constexpr int kCodeTtl = 60;
 constexpr int kMaxTxnFailures = 5;
-// Pending sign-ins live 10 minutes. One client address holds at most 64
-// (a new one pushes out its own oldest); the table at most 1000 (a new one
-// pushes out the oldest not yet signed in). So a flood costs the flooder its
-// own sign-ins and, from many addresses, must outpace real people's sign-ins
-// (seconds) instead of filling the table once every 10 minutes.
-constexpr std::size_t kMaxPending = 1000;
-constexpr std::size_t kMaxPendingPerAddress = 64;
-
-struct Txn {
-  std::string client_id, redirect_uri, challenge, state;
-  std::int64_t expires = 0;
-  std::optional<std::int64_t> account;
-  std::string email;
-  int failures = 0;
-  std::string address;   // the client's, from the authorize request
-  std::uint64_t order = 0;  // creation order, for pushing out the oldest
-};
+// How many sign-ins may wait, and who gets pushed out: see oauth_pending.h.
 
 struct Code {
   std::string client_id, redirect_uri, challenge;
@@ -41,36 +25,12 @@ struct Code {
 
 struct OAuthState {
   std::mutex mutex;
-  std::map<std::string, Txn> txns;
+  PendingSignIns sign_ins;
   std::map<std::string, Code> codes;  // key: hex SHA-256 of the code
 
-  std::uint64_t next_order = 0;
-
   void Expire(std::int64_t now) {
-    std::erase_if(txns, [&](auto& kv) { return kv.second.expires <= now; });
+    sign_ins.Expire(now);
     std::erase_if(codes, [&](auto& kv) { return kv.second.expires <= now; });
-  }
-
-  // Room for one more pending sign-in from `address` (see kMaxPending);
-  // false when every entry is already signed in and waits for consent.
-  bool MakeRoom(const std::string& address) {
-    auto oldest = [&](auto&& eligible) {
-      auto found = txns.end();
-      for (auto it = txns.begin(); it != txns.end(); ++it)
-        if (eligible(it->second) && (found == txns.end() || it->second.order < found->second.order)) found = it;
-      return found;
-    };
-    const auto mine = static_cast<std::size_t>(
-        std::count_if(txns.begin(), txns.end(), [&](const auto& kv) { return kv.second.address == address; }));
-    if (mine >= kMaxPendingPerAddress) {
-      txns.erase(oldest([&](const Txn& t) { return t.address == address; }));
-      return true;
-    }
-    if (txns.size() < kMaxPending) return true;
-    auto victim = oldest([](const Txn& t) { return !t.account; });
-    if (victim == txns.end()) return false;
-    txns.erase(victim);
-    return true;
   }
 };
 
@@ -138,7 +98,7 @@ void Page(httplib::Response& res, int status, const std::string& title, const st
                   "text/html; charset=utf-8");
 }
 
-void LoginPage(httplib::Response& res, const std::string& txn, const Txn& t, const std::string& message) {
+void LoginPage(httplib::Response& res, const std::string& txn, const PendingSignIn& t, const std::string& message) {
   std::string body = "<p>Sign in to authorize <b>" + Html(t.client_id) + "</b>.</p>";
   if (!message.empty()) body += "<p role=\"alert\" style=\"color:#b00\">" + Html(message) + "</p>";
   body += "<form method=\"post\" action=\"/oauth2/login\">"
@@ -151,7 +111,7 @@ void LoginPage(httplib::Response& res, const std::string& txn, const Txn& t, con
   Page(res, 200, "vtoken signing service", body);
 }
 
-void ConsentPage(httplib::Response& res, const std::string& txn, const Txn& t) {
+void ConsentPage(httplib::Response& res, const std::string& txn, const PendingSignIn& t) {
   Page(res, 200, "Allow access?",
        "<p>Allow <b>" + Html(t.client_id) + "</b> to use the signing credentials of <b>" + Html(t.email) +
            "</b>? Each signature will still need an authenticator code.</p>"
@@ -178,13 +138,12 @@ void Authorize(Context& ctx, OAuthState& st, const httplib::Request& req, httpli
   if (p("code_challenge_method") != "S256") return fail("invalid_request", "code_challenge_method must be S256");
   if (!p("scope").empty() && p("scope") != "service") return fail("invalid_scope", "Only scope service is supported");
   std::string id = RandomToken();
-  Txn t{client_id, redirect_uri, challenge, state, ctx.clock.Now() + kTxnTtl, std::nullopt, {}, 0, req.remote_addr};
+  PendingSignIn t{client_id, redirect_uri, challenge, state, ctx.clock.Now() + kTxnTtl, std::nullopt, {}, 0,
+                  req.remote_addr};
   {
     std::lock_guard lock(st.mutex);
     st.Expire(ctx.clock.Now());
-    if (!st.MakeRoom(t.address)) return fail("temporarily_unavailable", "Too many pending sign-ins");
-    t.order = st.next_order++;
-    st.txns[id] = t;
+    if (!st.sign_ins.Add(id, t)) return fail("temporarily_unavailable", "Too many pending sign-ins");
   }
   LoginPage(res, id, t, "");
 }
@@ -192,14 +151,14 @@ void Authorize(Context& ctx, OAuthState& st, const httplib::Request& req, httpli
 void Login(Context& ctx, OAuthState& st, const httplib::Request& req, httplib::Response& res) {
   auto form = ParseForm(req);
   std::string id = FormValue(form, "txn");
-  Txn t;
+  PendingSignIn t;
   {
     std::lock_guard lock(st.mutex);
     st.Expire(ctx.clock.Now());
-    auto it = st.txns.find(id);
-    if (it == st.txns.end() || it->second.account)
+    auto* pending = st.sign_ins.Find(id);
+    if (!pending || pending->account)
       return Page(res, 400, "Sign-in expired", "<p>This sign-in request has expired. Start again from the application.</p>");
-    t = it->second;
+    t = *pending;
   }
   std::string password = FormValue(form, "password"), otp = FormValue(form, "otp");
   ClientInfo client = ClientOf(req);
@@ -217,25 +176,25 @@ void Login(Context& ctx, OAuthState& st, const httplib::Request& req, httplib::R
   WipeMemory(password.data(), password.size());
   WipeMemory(otp.data(), otp.size());
   std::lock_guard lock(st.mutex);
-  auto it = st.txns.find(id);
-  if (it == st.txns.end())
+  auto* pending = st.sign_ins.Find(id);
+  if (!pending)
     return Page(res, 400, "Sign-in expired", "<p>This sign-in request has expired.</p>");
   if (!ok) {
-    if (++it->second.failures >= kMaxTxnFailures) {
+    if (++pending->failures >= kMaxTxnFailures) {
       std::string uri = Redirect(t.redirect_uri, {{"error", "access_denied"},
                                                   {"error_description", "Too many failed sign-in attempts"},
                                                   {"state", t.state}});
-      st.txns.erase(it);
+      st.sign_ins.Erase(id);
       return res.set_redirect(uri);
     }
     std::string message = ok.error().error == "otp_blocked" ? "Authorization is blocked after 5 wrong codes. Ask the administrator to reset it."
                           : ok.error().error == "invalid_otp" ? "Wrong or already used authenticator code."
                                                               : "Wrong email or password.";
-    return LoginPage(res, id, it->second, message);
+    return LoginPage(res, id, *pending, message);
   }
-  it->second.account = account->id;
-  it->second.email = account->email;
-  ConsentPage(res, id, it->second);
+  pending->account = account->id;
+  pending->email = account->email;
+  ConsentPage(res, id, *pending);
 }
 
 void Consent(Context& ctx, OAuthState& st, const httplib::Request& req, httplib::Response& res) {
@@ -243,11 +202,11 @@ void Consent(Context& ctx, OAuthState& st, const httplib::Request& req, httplib:
   std::string id = FormValue(form, "txn"), decision = FormValue(form, "decision");
   std::lock_guard lock(st.mutex);
   st.Expire(ctx.clock.Now());
-  auto it = st.txns.find(id);
-  if (it == st.txns.end() || !it->second.account)
+  auto* pending = st.sign_ins.Find(id);
+  if (!pending || !pending->account)
     return Page(res, 400, "Sign-in expired", "<p>This sign-in request has expired.</p>");
-  Txn t = it->second;
-  st.txns.erase(it);
+  PendingSignIn t = std::move(*pending);
+  st.sign_ins.Erase(id);
   if (decision != "allow")
     return res.set_redirect(Redirect(t.redirect_uri, {{"error", "access_denied"},
                                                       {"error_description", "The user denied access"},
