@@ -116,8 +116,8 @@ Result<Json> Dispatcher::Dispatch(ConnectionState& c, const std::string& op, con
   if (op == "token_delete") return TokenDelete(req);
   if (op == "token_plug") return TokenPlug(req, true);
   if (op == "token_unplug") return TokenPlug(req, false);
-  if (op == "token_change_pin") return TokenChangePin(req);
-  if (op == "token_unblock") return TokenUnblock(req);
+  if (op == "token_change_pin") return TokenSetPin(req, false);
+  if (op == "token_unblock") return TokenSetPin(req, true);
   if (op == "token_list") return TokenList();
   if (op == "status") return Status();
   if (op == "cloud_login") return CloudLogin(c, req);

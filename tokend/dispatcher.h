@@ -123,9 +123,7 @@ class Dispatcher {
   Result<Json> TokenCreate(const Json& req);
   Result<Json> TokenDelete(const Json& req);
   Result<Json> TokenPlug(const Json& req, bool plug);
-  Result<Json> TokenChangePin(const Json& req);
-  Result<Json> TokenUnblock(const Json& req);
-  Result<Json> SetPin(const Json& req, bool with_puk);  // change_pin (old PIN) or unblock (PUK)
+  Result<Json> TokenSetPin(const Json& req, bool with_puk);  // token_change_pin (old PIN) or token_unblock (PUK)
   Result<Json> TokenList();
   Result<Json> Status();
   // dispatcher_cloud.cpp

@@ -86,7 +86,7 @@ Result<Json> Dispatcher::TokenPlug(const Json& req, bool plug) {
 
 // token_change_pin and token_unblock: a new PIN, proven by the old PIN or by
 // the PUK, set under the slot's login lock.
-Result<Json> Dispatcher::SetPin(const Json& req, bool with_puk) {
+Result<Json> Dispatcher::TokenSetPin(const Json& req, bool with_puk) {
   const std::string name = VT_TRY(wire::GetString(req, "name", 64));
   const Secret proof = VT_TRY(RequiredSecretArg(req, with_puk ? "puk" : "old_pin"));
   const Secret new_pin = VT_TRY(RequiredSecretArg(req, "new_pin"));
@@ -103,10 +103,6 @@ Result<Json> Dispatcher::SetPin(const Json& req, bool with_puk) {
   LogInfo("PIN of token '" + name + (with_puk ? "' reset with the PUK" : "' changed"));
   return Json::object();
 }
-
-Result<Json> Dispatcher::TokenChangePin(const Json& req) { return SetPin(req, false); }
-
-Result<Json> Dispatcher::TokenUnblock(const Json& req) { return SetPin(req, true); }
 
 Result<Json> Dispatcher::TokenList() {
   Json tokens = Json::array();

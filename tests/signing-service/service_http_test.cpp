@@ -61,6 +61,16 @@ std::string OpenSignIn(httplib::SSLClient& cli, const std::string& query) {
   return TxnOf(page->body);
 }
 
+// Submits the login form (password and authenticator code) of sign-in `txn`;
+// returns the page that comes back.
+std::string SubmitLogin(httplib::SSLClient& cli, const std::string& txn, const std::string& email,
+                        const std::string& password, const std::string& otp) {
+  auto r = cli.Post("/oauth2/login",
+                    httplib::Params{{"txn", txn}, {"email", email}, {"password", password}, {"otp", otp}});
+  REQUIRE(r);
+  return r->body;
+}
+
 }  // namespace
 
 TEST_CASE("info describes the service without authorization", "[http]") {
@@ -295,14 +305,10 @@ TEST_CASE("OAuth2 authorization code flow with PKCE", "[http][oauth2]") {
   std::string txn = OpenSignIn(cli, query + "&scope=service&state=xyz");
 
   // A wrong password shows the form again.
-  auto wrong = cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "carol@example.org"},
-                                                        {"password", "nope"}, {"otp", "000000"}});
-  REQUIRE(wrong);
-  CHECK(wrong->body.find("Wrong email or password") != std::string::npos);
-  auto consent = cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "carol@example.org"},
-                                                          {"password", "correct horse"}, {"otp", svc.NextCode(secret)}});
-  REQUIRE(consent);
-  REQUIRE(consent->body.find("decision") != std::string::npos);
+  CHECK(SubmitLogin(cli, txn, "carol@example.org", "nope", "000000").find("Wrong email or password") !=
+        std::string::npos);
+  REQUIRE(SubmitLogin(cli, txn, "carol@example.org", "correct horse", svc.NextCode(secret)).find("decision") !=
+          std::string::npos);
   auto redirected = cli.Post("/oauth2/consent", httplib::Params{{"txn", txn}, {"decision", "allow"}});
   REQUIRE(redirected);
   REQUIRE(redirected->status == 302);
@@ -331,8 +337,7 @@ TEST_CASE("OAuth2 authorization code flow with PKCE", "[http][oauth2]") {
 
   // Second round, done right.
   txn = OpenSignIn(cli, query);
-  cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "carol@example.org"},
-                                            {"password", "correct horse"}, {"otp", svc.NextCode(secret)}});
+  SubmitLogin(cli, txn, "carol@example.org", "correct horse", svc.NextCode(secret));
   location = cli.Post("/oauth2/consent", httplib::Params{{"txn", txn}, {"decision", "allow"}})->get_header_value("Location");
   cstart = location.find("code=") + 5;
   code = location.substr(cstart, location.find('&', cstart) - cstart);
@@ -349,8 +354,7 @@ TEST_CASE("OAuth2 authorization code flow with PKCE", "[http][oauth2]") {
 
   // Deny sends access_denied.
   txn = OpenSignIn(cli, query + "&state=d");
-  cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "carol@example.org"},
-                                            {"password", "correct horse"}, {"otp", svc.NextCode(secret)}});
+  SubmitLogin(cli, txn, "carol@example.org", "correct horse", svc.NextCode(secret));
   location = cli.Post("/oauth2/consent", httplib::Params{{"txn", txn}, {"decision", "deny"}})->get_header_value("Location");
   CHECK(location.find("error=access_denied") != std::string::npos);
   CHECK(location.find("state=d") != std::string::npos);
@@ -369,10 +373,7 @@ TEST_CASE("a flood of pending OAuth2 sign-ins pushes out the flooder's oldest", 
   std::vector<std::string> txns;
   for (int i = 0; i < 70; ++i) txns.push_back(OpenSignIn(cli, query));  // 64 per address: the first six are pushed out
   auto sign_in = [&](const std::string& txn) {
-    auto r = cli.Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "dora@example.org"},
-                                                      {"password", "correct horse"}, {"otp", svc.NextCode(secret)}});
-    REQUIRE(r);
-    return r->body;
+    return SubmitLogin(cli, txn, "dora@example.org", "correct horse", svc.NextCode(secret));
   };
   for (int i = 0; i < 6; ++i) CHECK(sign_in(txns[i]).find("Sign-in expired") != std::string::npos);
   CHECK(sign_in(txns[6]).find("decision") != std::string::npos);
@@ -396,10 +397,7 @@ TEST_CASE("past 1000 pending OAuth2 sign-ins the oldest of all is pushed out", "
     }
   }
   auto try_sign_in = [&](const std::string& txn) {
-    auto r = svc.client().Post("/oauth2/login", httplib::Params{{"txn", txn}, {"email", "nobody@example.org"},
-                                                                {"password", "wrong"}, {"otp", "000000"}});
-    REQUIRE(r);
-    return r->body;
+    return SubmitLogin(svc.client(), txn, "nobody@example.org", "wrong", "000000");
   };
   for (int i = 0; i < 8; ++i) CHECK(try_sign_in(txns[i]).find("Sign-in expired") != std::string::npos);
   // Still pending: the form comes back with the error.
