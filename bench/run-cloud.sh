@@ -7,6 +7,8 @@
 #   1. SoftHSMv2 loaded directly;
 #   2. the same SoftHSMv2 key through p11-kit's remoting (`p11-kit server`
 #      + p11-kit-client.so over its Unix socket);
+#   (1 and 2 sign with the cloud credential's own key, in the service's HSM
+#   token, beside the running service: the same key, as issue 4 asks;)
 #   3. the vtoken cloud token: module -> agent -> HTTPS (loopback) -> the
 #      reference signing service -> its SoftHSMv2. A SCAL1 credential with
 #      multisign 100000 and a one-hour window, so the one code (from the
@@ -33,11 +35,11 @@ vtoken=$build/bin/vtoken
 softhsm=${VTOKEN_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 client=$(find /usr/lib/*/pkcs11 /usr/lib/pkcs11 -name p11-kit-client.so 2>/dev/null | head -n1)
 [ -n "$client" ] || { echo "bench: p11-kit-client.so not found (package p11-kit-modules)" >&2; exit 1; }
-pin=123456 so_pin=12345678 key=bench-rsa2048
+key=bench-rsa2048
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/vtoken-bench-cloud.XXXXXX")
 work=$scratch/work
-mkdir -p "$scratch"/{run,data,config,work,softhsm/tokens}
+mkdir -p "$scratch"/{run,data,config,work}
 chmod 700 "$scratch/run"
 export XDG_RUNTIME_DIR=$scratch/run XDG_DATA_HOME=$scratch/data XDG_CONFIG_HOME=$scratch/config
 source "$repo/tests/integration/service.sh"
@@ -57,18 +59,18 @@ run() {  # run NAME vtoken-bench options...: one row of the table, appended to $
 }
 : >"$work/rows"
 
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$scratch/softhsm/tokens" \
-  >"$scratch/softhsm/softhsm2.conf"
-export SOFTHSM2_CONF=$scratch/softhsm/softhsm2.conf
-"$bench" --module "$softhsm" --provision --token-label bench --so-pin $so_pin --pin $pin >/dev/null || exit 1
-eval "$(p11-kit server --provider "$softhsm" -s "pkcs11:token=bench")"
-p11kit_address=$P11_KIT_SERVER_ADDRESS
-unset P11_KIT_SERVER_ADDRESS SOFTHSM2_CONF  # the service's HSM has its own configuration
-
 service_start >/dev/null || exit 1
 service_account bench@example.org >/dev/null || exit 1
 service_credential bench@example.org --key rsa2048 --scal 1 --multisign 100000 --quota 1000000 --label "$key" >/dev/null
 service_credential bench@example.org --key rsa2048 --scal 1 --multisign 1000 --quota 1000000 --label "$key-1000" >/dev/null
+
+# The service's HSM: its SoftHSMv2 configuration, token and user PIN, all in
+# its data directory; the credential's private key has the credential's label.
+hsm_conf=$SERVICE_DIR/data/softhsm2.conf hsm_token=vtoken-service
+hsm_pin=$(cat "$SERVICE_DIR/data/hsm-pin") || exit 1
+eval "$(SOFTHSM2_CONF=$hsm_conf p11-kit server --provider "$softhsm" -s "pkcs11:token=$hsm_token")"
+p11kit_address=$P11_KIT_SERVER_ADDRESS
+unset P11_KIT_SERVER_ADDRESS
 service_configure_agent "scal1_window_seconds = 3600"
 service_login >/dev/null || exit 1
 
@@ -79,11 +81,8 @@ cloud1000="vtoken cloud token, a new code every 1000 signatures"
   --seconds 1 >/dev/null || exit 1
 for round in $(seq "$rounds"); do
   echo "== round $round of $rounds"
-  # The direct and p11-kit runs use the benchmark's own SoftHSMv2 token; the
-  # service keeps its own configuration (its HSM is in its data directory).
-  SOFTHSM2_CONF=$scratch/softhsm/softhsm2.conf run "$direct" --module "$softhsm" --token-label bench --pin $pin
-  SOFTHSM2_CONF=$scratch/softhsm/softhsm2.conf P11_KIT_SERVER_ADDRESS=$p11kit_address \
-    run "$remote" --module "$client" --token-label bench --pin $pin
+  SOFTHSM2_CONF=$hsm_conf run "$direct" --module "$softhsm" --token-label $hsm_token --pin "$hsm_pin"
+  P11_KIT_SERVER_ADDRESS=$p11kit_address run "$remote" --module "$client" --token-label $hsm_token --pin "$hsm_pin"
   run "$cloud" --module "$build/lib/libvtoken-pkcs11.so" --token-label bench@example.org --no-pin
   key=$key-1000 run "$cloud1000" --module "$build/lib/libvtoken-pkcs11.so" --token-label bench@example.org --no-pin
 done
