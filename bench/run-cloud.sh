@@ -7,8 +7,9 @@
 #   1. SoftHSMv2 loaded directly;
 #   2. the same SoftHSMv2 key through p11-kit's remoting (`p11-kit server`
 #      + p11-kit-client.so over its Unix socket);
-#   (1 and 2 sign with the cloud credential's own key, in the service's HSM
-#   token, beside the running service: the same key, as issue 4 asks;)
+#      Both sign with the cloud credential's own key, in the service's HSM
+#      token (`vtoken-service`, the service's default) beside the running
+#      service: the same key, as issue 4 asks.
 #   3. the vtoken cloud token: module -> agent -> HTTPS (loopback) -> the
 #      reference signing service -> its SoftHSMv2. A SCAL1 credential with
 #      multisign 100000 and a one-hour window, so the one code (from the

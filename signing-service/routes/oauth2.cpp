@@ -138,8 +138,13 @@ void Authorize(Context& ctx, OAuthState& st, const httplib::Request& req, httpli
   if (p("code_challenge_method") != "S256") return fail("invalid_request", "code_challenge_method must be S256");
   if (!p("scope").empty() && p("scope") != "service") return fail("invalid_scope", "Only scope service is supported");
   std::string id = RandomToken();
-  PendingSignIn t{client_id, redirect_uri, challenge, state, ctx.clock.Now() + kTxnTtl, std::nullopt, {}, 0,
-                  req.remote_addr};
+  PendingSignIn t;  // not signed in yet: no account, no failures
+  t.client_id = client_id;
+  t.redirect_uri = redirect_uri;
+  t.challenge = challenge;
+  t.state = state;
+  t.expires = ctx.clock.Now() + kTxnTtl;
+  t.address = req.remote_addr;
   {
     std::lock_guard lock(st.mutex);
     st.Expire(ctx.clock.Now());
